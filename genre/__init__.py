@@ -1,0 +1,1 @@
+"""genre: music-genre classification core (Streamlit-free)."""

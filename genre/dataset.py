@@ -1,0 +1,175 @@
+"""Find labelled clips in a folder and split them without leaks.
+
+``discover(root)`` understands the original GTZAN layout (``genres/<genre>/<genre>.000NN.au``),
+Kaggle's (``Data/genres_original/<genre>/*.wav``), the Ogg copy in ``../shared/gtzan`` and any
+folder-per-label collection: a clip's label is the name of the folder that holds it.
+Splits are made per clip (so every segment of a clip stays on one side).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+AUDIO_EXTENSIONS = {".wav", ".au", ".ogg", ".oga", ".opus", ".flac", ".mp3", ".aiff", ".aif"}
+METADATA_FILENAMES = ("GTZANindex.txt",)
+COLUMNS = ["path", "label", "clip_id", "artist", "title"]
+
+
+def _walk_audio(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Audio files under ``root`` (symlinked folders are not followed, so loops are harmless)."""
+    found, ignored = [], []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith("."):
+                continue
+            if path.suffix.lower() not in AUDIO_EXTENSIONS:
+                if path.name not in METADATA_FILENAMES and path.suffix.lower() not in {".txt", ".md", ".csv", ".json"}:
+                    ignored.append((str(path.relative_to(root)), "not an audio file"))
+                continue
+            if path.parent == root:
+                ignored.append((str(path.relative_to(root)), "not inside a label folder"))
+                continue
+            found.append(path)
+    return found, ignored
+
+
+def read_gtzan_index(path: str | Path) -> pd.DataFrame:
+    """Parse Sturm's ``GTZANindex.txt`` (``blues.00000.wav ::: artist ::: title``).
+
+    Returns DataFrame(clip_id, artist, title); blank fields become None."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        if ":::" not in line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split(":::")]
+        parts += [""] * (3 - len(parts))
+        rows.append((Path(parts[0]).stem, parts[1] or None, parts[2] or None))
+    return pd.DataFrame(rows, columns=["clip_id", "artist", "title"]).drop_duplicates("clip_id")
+
+
+def discover(root: str | Path, *, metadata: str | Path | None = None) -> pd.DataFrame:
+    """Labelled clips under ``root``: DataFrame with columns ``COLUMNS``, one row per file.
+
+    ``metadata`` is an artist/title index (Sturm's format); if omitted, a ``GTZANindex.txt``
+    anywhere under ``root`` is used. Files that are not audio or not in a label folder are listed
+    in ``df.attrs["ignored"]`` as (relative path, reason). Raises FileNotFoundError if ``root``
+    is not a folder.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} does not exist or is not a folder")
+    files, ignored = _walk_audio(root)
+    df = pd.DataFrame({
+        "path": [str(p) for p in files],
+        "label": [p.parent.name for p in files],
+        "clip_id": [p.stem for p in files],
+    })
+    if df["clip_id"].duplicated().any():
+        df["clip_id"] = [f"{p.parent.name}/{p.stem}" for p in files]
+    if metadata is None:
+        metadata = next(iter(sorted(root.rglob(METADATA_FILENAMES[0]))), None)
+    if metadata is not None and Path(metadata).is_file():
+        index = read_gtzan_index(metadata)
+        df = df.merge(index, on="clip_id", how="left")
+    for col in ("artist", "title"):
+        if col not in df:
+            df[col] = None
+    df = df[COLUMNS].astype(object).where(df[COLUMNS].notna(), None)
+    df.attrs["ignored"] = ignored
+    df.attrs["root"] = str(root)
+    return df.reset_index(drop=True)
+
+
+@dataclass
+class Split:
+    """Row positions of a table on each side; ``info`` describes it for a model card."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def check_disjoint(self, df: pd.DataFrame, *, by: str = "clip_id") -> None:
+        """Raise ValueError if any value of column ``by`` appears on both sides."""
+        both = set(df.iloc[self.train][by].dropna()) & set(df.iloc[self.valid][by].dropna())
+        if both:
+            raise ValueError(f"{len(both)} {by} values are on both sides of the split, e.g. {sorted(both)[:3]}")
+
+
+def _groups(df: pd.DataFrame) -> np.ndarray:
+    """Artist per clip; clips with unknown artist form their own group."""
+    return np.array([a if a else f"clip:{c}" for a, c in zip(df["artist"], df["clip_id"])], dtype=object)
+
+
+def split_stratified(df: pd.DataFrame, *, valid_fraction: float = 0.2, seed: int = 0) -> Split:
+    """Random clip-level split keeping genre proportions (labels with one clip go to train)."""
+    counts = df["label"].value_counts()
+    rare = df["label"].map(counts).to_numpy() < 2
+    idx = np.flatnonzero(~rare)
+    train, valid = train_test_split(idx, test_size=valid_fraction, random_state=seed,
+                                    stratify=df["label"].to_numpy()[idx])
+    train = np.sort(np.concatenate([train, np.flatnonzero(rare)]))
+    return Split(train, np.sort(valid), {"kind": "stratified", "valid_fraction": valid_fraction, "seed": seed})
+
+
+def grouped_folds(df: pd.DataFrame, *, n_splits: int = 5, seed: int = 0) -> list[Split]:
+    """Artist-grouped, genre-stratified folds for cross-validation (no artist in two folds)."""
+    n_splits = max(2, min(n_splits, df["label"].value_counts().max(), len(set(_groups(df)))))
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return [
+        Split(tr, va, {"kind": "artist-fold", "fold": i, "n_splits": n_splits, "seed": seed})
+        for i, (tr, va) in enumerate(folds.split(np.zeros(len(df)), df["label"], _groups(df)))
+    ]
+
+
+def split_by_artist(df: pd.DataFrame, *, valid_fraction: float = 0.2, seed: int = 0) -> Split:
+    """Genre-stratified split in which no artist is on both sides (unknown artist = own group)."""
+    fold = grouped_folds(df, n_splits=max(2, round(1 / valid_fraction)), seed=seed)[0]
+    fold.info = {"kind": "artist", "valid_fraction": valid_fraction, "seed": seed}
+    return fold
+
+
+def read_list(path: str | Path) -> set[str]:
+    """Clip ids from a split list file (lines like ``blues/blues.00029.wav``)."""
+    return {Path(line.strip()).stem for line in Path(path).read_text().splitlines() if line.strip()}
+
+
+def split_from_lists(df: pd.DataFrame, train_list: str | Path, valid_list: str | Path) -> Split:
+    """Split by list files (e.g. the artist-filtered lists); clips in neither list are left out."""
+    train_ids, valid_ids = read_list(train_list), read_list(valid_list)
+    overlap = train_ids & valid_ids
+    if overlap:
+        raise ValueError(f"{len(overlap)} clips are in both list files, e.g. {sorted(overlap)[:3]}")
+    ids = df["clip_id"].map(lambda c: c.rsplit("/", 1)[-1])
+    train, valid = np.flatnonzero(ids.isin(train_ids)), np.flatnonzero(ids.isin(valid_ids))
+    if len(train) == 0 or len(valid) == 0:
+        raise ValueError("the list files match no clips of this dataset on one side")
+    return Split(train, valid, {"kind": "lists", "train_list": Path(train_list).name,
+                                "valid_list": Path(valid_list).name})
+
+
+def find_split_lists(root: str | Path) -> tuple[Path, Path] | None:
+    """The artist-filtered list files shipped beside a dataset (``splits/*_filtered.txt``), if any."""
+    folder = Path(root) / "splits"
+    train, valid = folder / "train_filtered.txt", folder / "valid_filtered.txt"
+    return (train, valid) if train.is_file() and valid.is_file() else None
+
+
+def make_split(df: pd.DataFrame, kind: str, *, valid_fraction: float = 0.2, seed: int = 0) -> Split:
+    """One entry point for the UI and CLI: ``kind`` is 'stratified', 'artist' or 'lists'."""
+    if kind == "stratified":
+        return split_stratified(df, valid_fraction=valid_fraction, seed=seed)
+    if kind == "artist":
+        return split_by_artist(df, valid_fraction=valid_fraction, seed=seed)
+    if kind == "lists":
+        lists = find_split_lists(df.attrs.get("root", "."))
+        if lists is None:
+            raise ValueError("no splits/train_filtered.txt and splits/valid_filtered.txt beside this dataset")
+        return split_from_lists(df, *lists)
+    raise ValueError(f"unknown split kind {kind!r}; use stratified, artist or lists")

@@ -1,0 +1,263 @@
+"""Keras model builders and the model directory format.
+
+A saved model is a directory holding ``model.keras`` (loaded with ``safe_mode=True``) and
+``card.json`` (labels, FeatureConfig, split, validation metrics, history, data, versions, date).
+Directories are written under a temporary name and renamed into place, so a reader never sees a
+half-written model. Normalisation lives inside the network (a ``Normalization`` layer adapted on
+the training side only). TensorFlow/Keras is imported lazily, inside the functions that need it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from genre.features import FeatureConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = PROJECT_ROOT / "models"
+DEFAULT_MODEL_DIR = MODELS_DIR / "default"
+CARD_VERSION = 1
+MODEL_FILE, CARD_FILE = "model.keras", "card.json"
+FAMILIES = ("mlp", "cnn")
+
+
+class ModelError(ValueError):
+    """A model directory that cannot be used; ``str(err)`` is a message for a person."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Hyper-parameters of a model family. ``family`` 'mlp' eats feature rows, 'cnn' log-mel
+    patches. ``hidden`` = units per hidden layer (MLP) or filters per conv block (CNN)."""
+
+    family: str = "mlp"
+    hidden: tuple[int, ...] = (256, 128)
+    dropout: float = 0.3
+    learning_rate: float = 1e-3
+    epochs: int = 60
+    batch_size: int = 64
+    patience: int = 10
+    l2: float = 1e-4
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown model family {self.family!r}; use one of {FAMILIES}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "hidden": list(self.hidden)}
+
+
+def build_mlp(n_features: int, n_classes: int, spec: ModelSpec, *, train_rows: np.ndarray):
+    """Dense network on feature rows (n, n_features) -> softmax over n_classes.
+    The Normalization layer is adapted on ``train_rows`` only."""
+    import keras
+
+    norm = keras.layers.Normalization(name="normalize")
+    norm.adapt(train_rows)
+    inputs = keras.Input((n_features,), name="features")
+    x = norm(inputs)
+    reg = keras.regularizers.L2(spec.l2) if spec.l2 else None
+    for i, units in enumerate(spec.hidden):
+        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense_{i}")(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout, name=f"dropout_{i}")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="genre")(x)
+    return _compile(keras.Model(inputs, outputs, name="feature_mlp"), spec)
+
+
+def build_cnn(input_shape: tuple[int, int], n_classes: int, spec: ModelSpec, *, train_patches: np.ndarray):
+    """Small 2-D CNN on log-mel patches (n, n_mels, frames) -> softmax; per-mel-band
+    normalisation adapted on ``train_patches`` only."""
+    import keras
+
+    norm = keras.layers.Normalization(axis=1, name="normalize")
+    norm.adapt(train_patches.astype(np.float32))
+    inputs = keras.Input(input_shape, name="log_mel")
+    x = keras.layers.Reshape((*input_shape, 1))(norm(inputs))
+    for i, filters in enumerate(spec.hidden):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
+        x = keras.layers.Activation("relu")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    if spec.dropout:
+        x = keras.layers.Dropout(spec.dropout)(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="genre")(x)
+    return _compile(keras.Model(inputs, outputs, name="logmel_cnn"), spec)
+
+
+def _compile(model, spec: ModelSpec):
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("keras", "tensorflow-cpu", "tensorflow", "librosa", "numpy", "scikit-learn"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+@dataclass
+class ModelCard:
+    """Everything needed to use and judge a model, stored as ``card.json``."""
+
+    labels: list[str]
+    feature_config: dict
+    spec: dict
+    input: str = "rows"  # 'rows' (feature rows) or 'log_mel' (patches)
+    split: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    feature_names: list[str] = field(default_factory=list)
+    notes: str = ""
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    versions: dict = field(default_factory=library_versions)
+    card_version: int = CARD_VERSION
+
+    @property
+    def config(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.feature_config)
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str) -> "ModelCard":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ModelError(f"{where}: card.json is not valid JSON ({err.msg}).") from err
+        if not isinstance(data, dict):
+            raise ModelError(f"{where}: card.json does not describe a model.")
+        version = data.get("card_version", 0)
+        if not isinstance(version, int) or version > CARD_VERSION:
+            raise ModelError(f"{where}: the model card is version {version}, newer than this app "
+                             f"understands ({CARD_VERSION}); update genre to use it.")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            card = cls(**known)
+            card.config  # noqa: B018 - validates that this code can reproduce the features
+        except (TypeError, ValueError) as err:
+            raise ModelError(f"{where}: this code cannot reproduce the model's features ({err}).") from err
+        if not card.labels or len(set(card.labels)) != len(card.labels):
+            raise ModelError(f"{where}: card.json has no valid label list.")
+        return card
+
+
+@dataclass
+class LoadedModel:
+    """A Keras model with its card; ``path`` is its directory."""
+
+    keras_model: object
+    card: ModelCard
+    path: Path
+
+    @property
+    def labels(self) -> list[str]:
+        return self.card.labels
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def sanitize_name(name: str) -> str:
+    """A safe folder name from a person's model name: letters, digits, '-', '_' and '.', no
+    path separators, no leading dots; raises ModelError if nothing usable is left."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.")[:64]
+    cleaned = re.sub(r"\.{2,}", ".", cleaned)
+    if not cleaned:
+        raise ModelError("Give the model a name with at least one letter or digit.")
+    return cleaned
+
+
+def save_model(keras_model, card: ModelCard, target: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``model.keras`` + ``card.json`` into a temporary sibling directory, then rename it
+    to ``target`` (replacing an existing one only if ``overwrite``). Returns ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not overwrite:
+        raise ModelError(f"a model named {target.name!r} already exists; choose another name")
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
+    try:
+        keras_model.save(tmp / MODEL_FILE)
+        (tmp / CARD_FILE).write_text(json.dumps(asdict(card), indent=1, default=_json_default))
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".old-{target.name}-"))
+            os.replace(target, old / "model")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in card.json")
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """The card of a model directory (no TensorFlow needed); raises ModelError."""
+    path = Path(path)
+    card_file = path / CARD_FILE
+    if not card_file.is_file():
+        raise ModelError(f"{path.name}: no card.json, so this is not a genre model directory.")
+    try:
+        text = card_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ModelError(f"{path.name}: card.json cannot be read ({err}).") from err
+    return ModelCard.from_json(text, where=path.name)
+
+
+def load_model(path: str | Path = DEFAULT_MODEL_DIR) -> LoadedModel:
+    """Load a model directory with Keras ``safe_mode=True``; raises ModelError with a clear
+    message for a missing, truncated or foreign model or an unusable card."""
+    path = Path(path)
+    card = read_card(path)
+    model_file = path / MODEL_FILE
+    if not model_file.is_file():
+        raise ModelError(f"{path.name}: model.keras is missing.")
+    import keras
+
+    try:
+        model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
+    except Exception as err:  # noqa: BLE001 - Keras raises many types for a damaged file
+        raise ModelError(f"{path.name}: model.keras is damaged or not a Keras model ({type(err).__name__}).") from err
+    n_out = model.outputs[0].shape[-1]
+    if n_out != len(card.labels):
+        raise ModelError(f"{path.name}: the network has {n_out} outputs but the card lists {len(card.labels)} labels.")
+    return LoadedModel(model, card, path)
+
+
+def list_models(root: str | Path = MODELS_DIR) -> list[Path]:
+    """Model directories under ``root`` (those with a card), default first; temporary and
+    half-written directories (names starting with '.') are never listed."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p for p in sorted(root.iterdir())
+             if p.is_dir() and not p.name.startswith(".") and (p / CARD_FILE).is_file() and (p / MODEL_FILE).is_file()]
+    return sorted(found, key=lambda p: (p.name != "default", p.name))

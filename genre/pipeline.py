@@ -1,0 +1,76 @@
+"""Audio -> per-segment feature rows for any :class:`FeatureConfig` kind.
+
+This is the one path shared by the feature store (training data) and prediction, so a model
+always sees features computed exactly as in training. Long audio is processed in chunks of
+about 30 s (whole segments), which bounds memory for tracks of any length.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from genre.audio import Decoded, decode
+from genre.features import FeatureConfig, extract, feature_names, log_mel_segments, segment_matrix
+
+CHUNK_SECONDS = 30.0
+
+
+@dataclass
+class ClipFeatures:
+    """Features of one clip. ``rows``: (n_segments, n_features) float32, ``starts``: segment
+    start times (s), ``names``: feature names, ``log_mel``: (n_segments, n_mels, frames) float16
+    patches (hand-crafted kind only), ``extras``: other arrays (e.g. backbone ``tags``)."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    names: list[str]
+    seconds: float
+    log_mel: np.ndarray | None = None
+    extras: dict[str, np.ndarray] | None = None
+
+
+def is_backbone(config: FeatureConfig) -> bool:
+    return config.kind != "handcrafted"
+
+
+def chunk_bounds(n_samples: int, *, sr: int, segment_seconds: float) -> list[tuple[int, int]]:
+    """(start, stop) sample ranges of ~30 s made of whole segments; a last chunk shorter than
+    half a segment is dropped unless it is the only one."""
+    segment = segment_seconds * sr
+    chunk = int(segment * max(1, math.ceil(CHUNK_SECONDS / segment_seconds - 1e-9)))
+    bounds = [(s, min(s + chunk, n_samples)) for s in range(0, n_samples, chunk)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < segment / 2:
+        bounds.pop()
+    return bounds
+
+
+def _handcrafted(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
+    rows, starts, patches, names = [], [], [], None
+    for a, b in chunk_bounds(len(y), sr=config.sr, segment_seconds=config.segment_seconds):
+        frames = extract(y[a:b], config)
+        chunk_rows, chunk_starts = segment_matrix(frames, config)
+        rows.append(chunk_rows)
+        starts.append(chunk_starts + a / config.sr)
+        patches.append(log_mel_segments(frames, config).astype(np.float16))
+        names = names or feature_names(frames, config)
+    return ClipFeatures(np.concatenate(rows), np.concatenate(starts), names, len(y) / config.sr,
+                        log_mel=np.concatenate(patches))
+
+
+def _backbone(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
+    from genre.backbones import embeddings
+
+    return embeddings.clip_features(y, config)
+
+
+def clip_features(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
+    """Per-segment features of mono ``y`` sampled at ``config.sr``."""
+    return _backbone(y, config) if is_backbone(config) else _handcrafted(y, config)
+
+
+def features_of(source, config: FeatureConfig, *, name: str | None = None) -> tuple[ClipFeatures, Decoded]:
+    """Decode ``source`` (path or bytes) at the config's rate, then :func:`clip_features`."""
+    decoded = decode(source, sr=config.sr, name=name)
+    return clip_features(decoded.y, config), decoded

@@ -1,0 +1,78 @@
+"""Clip -> per-segment probabilities -> aggregated top-k genres, for clips of any length.
+
+Audio is decoded up to ``audio.DEFAULT_MAX_SECONDS`` (15 min) and featurised in ~30 s chunks,
+so a long track costs bounded memory; every segment of it is classified and the clip's
+probabilities are the mean over segments.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from genre.audio import Decoded, decode, ensure_audible
+from genre.models import LoadedModel, ModelError
+from genre.pipeline import ClipFeatures, clip_features
+
+UNSURE_BELOW = 0.5
+"""A top probability under this is reported as 'not sure'."""
+
+
+@dataclass
+class Prediction:
+    """``probs``: (n_labels,) clip probabilities; ``segment_probs``: (n_segments, n_labels);
+    ``starts``: segment start times in s; ``decoded``: the audio as the model heard it."""
+
+    labels: list[str]
+    probs: np.ndarray
+    segment_probs: np.ndarray
+    starts: np.ndarray
+    features: ClipFeatures
+    decoded: Decoded | None = None
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(self.probs)[::-1][:k]
+        return [(self.labels[i], float(self.probs[i])) for i in order]
+
+    @property
+    def genre(self) -> str:
+        return self.labels[int(np.argmax(self.probs))]
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probs))
+
+    @property
+    def unsure(self) -> bool:
+        return self.confidence < UNSURE_BELOW
+
+
+def model_input(model: LoadedModel, feats: ClipFeatures) -> np.ndarray:
+    """The array the network eats for these features; ModelError if they do not match it."""
+    if model.card.input == "log_mel":
+        if feats.log_mel is None:
+            raise ModelError(f"{model.name}: needs log-mel patches, which these features lack.")
+        return feats.log_mel.astype(np.float32)
+    if model.card.feature_names and list(model.card.feature_names) != list(feats.names):
+        raise ModelError(f"{model.name}: the features computed now differ from the ones it was trained on.")
+    return feats.rows.astype(np.float32)
+
+
+def predict_features(model: LoadedModel, feats: ClipFeatures) -> Prediction:
+    """Classify every segment and average (no decoding)."""
+    x = model_input(model, feats)
+    segment_probs = np.asarray(model.keras_model.predict_on_batch(x) if len(x) <= 256
+                               else model.keras_model.predict(x, batch_size=256, verbose=0))
+    return Prediction(model.labels, segment_probs.mean(axis=0), segment_probs, feats.starts, feats)
+
+
+def predict_source(model: LoadedModel, source, *, name: str | None = None) -> Prediction:
+    """Decode ``source`` (a path or the file's bytes; ``name`` only labels messages), check it is
+    not silent, featurise it with the model's own FeatureConfig and classify it.
+    Raises AudioError for unusable audio."""
+    config = model.card.config
+    decoded = decode(source, sr=config.sr, name=name)
+    ensure_audible(decoded.y, name=name or "The clip")
+    prediction = predict_features(model, clip_features(decoded.y, config))
+    prediction.decoded = decoded
+    return prediction

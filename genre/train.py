@@ -1,0 +1,125 @@
+"""Fit a model on cached features with callbacks that report every epoch to any listener.
+
+Training happens on segments (every segment of a training clip is one example, class-weighted
+so rare genres count as much as common ones); validation metrics are per clip, averaging the
+segment probabilities, on the validation side only.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.class_weight import compute_class_weight
+
+from genre.dataset import Split
+from genre.evaluate import classification_report
+from genre.features import FeatureConfig
+from genre.models import ModelCard, ModelSpec, build_cnn, build_mlp
+from genre.pipeline import ClipFeatures
+
+EpochListener = Callable[[int, dict], None]
+"""listener(epoch_number_from_1, logs) with loss, accuracy, val_loss, val_accuracy."""
+
+
+@dataclass
+class SegmentTable:
+    """Stacked examples of some clips: ``x`` (n_segments, ...) float32, ``y`` label index per
+    segment, ``clip`` row position (in the dataset table) per segment."""
+
+    x: np.ndarray
+    y: np.ndarray
+    clip: np.ndarray
+
+
+def stack_segments(df: pd.DataFrame, features: dict[str, ClipFeatures], rows: Sequence[int],
+                   labels: Sequence[str], *, input: str = "rows") -> SegmentTable:
+    """Stack the segments of table rows ``rows`` that have features (others are skipped)."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    xs, ys, clips = [], [], []
+    for r in rows:
+        feats = features.get(df.iloc[r]["path"])
+        if feats is None:
+            continue
+        x = feats.rows if input == "rows" else feats.log_mel
+        xs.append(np.asarray(x, dtype=np.float32))
+        ys.append(np.full(len(x), index[df.iloc[r]["label"]]))
+        clips.append(np.full(len(x), r))
+    if not xs:
+        raise ValueError("no clip on this side of the split has features")
+    return SegmentTable(np.concatenate(xs), np.concatenate(ys), np.concatenate(clips))
+
+
+def clip_probabilities(segment_probs: np.ndarray, clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean segment probabilities per clip: (unique clip ids, (n_clips, n_classes))."""
+    ids, inverse = np.unique(clip, return_inverse=True)
+    sums = np.zeros((len(ids), segment_probs.shape[1]))
+    np.add.at(sums, inverse, segment_probs)
+    return ids, sums / np.bincount(inverse)[:, None]
+
+
+def epoch_callback(listener: EpochListener | None, stop: threading.Event | None):
+    """A Keras callback that forwards each epoch's logs to ``listener`` and ends training
+    after the current epoch once ``stop`` is set."""
+    import keras
+
+    class EpochReporter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if listener:
+                listener(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+            if stop is not None and stop.is_set():
+                self.model.stop_training = True
+
+    return EpochReporter()
+
+
+@dataclass
+class TrainResult:
+    keras_model: object
+    card: ModelCard
+    report: dict
+    stopped_early: bool
+
+
+def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Split, config: FeatureConfig,
+                spec: ModelSpec, *, listener: EpochListener | None = None, stop: threading.Event | None = None,
+                seed: int = 0, data_info: dict | None = None) -> TrainResult:
+    """Train ``spec`` on the training side of ``split``; early-stop on validation loss (best
+    weights restored); return the model, its card and the clip-level validation report."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    split.check_disjoint(df)
+    labels = sorted(df.iloc[np.concatenate([split.train, split.valid])]["label"].unique())
+    input_kind = "log_mel" if spec.family == "cnn" else "rows"
+    train = stack_segments(df, features, split.train, labels, input=input_kind)
+    valid = stack_segments(df, features, split.valid, labels, input=input_kind)
+    present = np.unique(train.y)
+    weights = compute_class_weight("balanced", classes=present, y=train.y)
+    class_weight = {int(c): float(w) for c, w in zip(present, weights)}
+    if spec.family == "cnn":
+        model = build_cnn(train.x.shape[1:], len(labels), spec, train_patches=train.x)
+    else:
+        model = build_mlp(train.x.shape[1], len(labels), spec, train_rows=train.x)
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
+    history = model.fit(train.x, train.y, validation_data=(valid.x, valid.y), epochs=spec.epochs,
+                        batch_size=spec.batch_size, class_weight=class_weight, verbose=0,
+                        callbacks=[early, epoch_callback(listener, stop)])
+    probs = model.predict(valid.x, batch_size=256, verbose=0)
+    ids, clip_probs = clip_probabilities(probs, valid.clip)
+    true = df.iloc[ids]["label"].tolist()
+    report = classification_report(true, [labels[i] for i in clip_probs.argmax(1)], labels)
+    epochs_run = len(history.history.get("loss", []))
+    first = next(iter(features.values()))
+    card = ModelCard(
+        labels=labels, feature_config=config.to_dict(), spec=spec.to_dict(), input=input_kind,
+        split={**split.info, "train_clip_ids": df.iloc[np.unique(train.clip)]["clip_id"].tolist(),
+               "valid_clip_ids": df.iloc[ids]["clip_id"].tolist()},
+        metrics={"validation": report, "epochs_run": epochs_run,
+                 "stopped_by_user": bool(stop is not None and stop.is_set())},
+        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+        data=data_info or {}, feature_names=first.names if input_kind == "rows" else [],
+    )
+    return TrainResult(model, card, report, stopped_early=epochs_run < spec.epochs)
