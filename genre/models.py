@@ -196,6 +196,7 @@ def save_model(keras_model, card: ModelCard, target: str | Path, *, overwrite: b
         raise ModelError(f"a model named {target.name!r} already exists; choose another name")
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
     try:
+        tmp.chmod(0o755)
         keras_model.save(tmp / MODEL_FILE)
         (tmp / CARD_FILE).write_text(json.dumps(asdict(card), indent=1, default=_json_default))
         if target.exists():
