@@ -17,6 +17,9 @@ FEATURE_GROUPS = (
     "mfcc", "mel", "chroma", "tonnetz", "contrast",
     "centroid", "bandwidth", "rolloff", "flatness", "zcr", "rms", "tempo",
 )
+KINDS = ("handcrafted", "MSD_musicnn", "MTT_musicnn")
+BACKBONE_GROUPS = ("penultimate", "pooled", "tags")
+"""Outputs of a pretrained backbone usable as features (see genre.backbones.embeddings)."""
 STATS = ("mean", "std")
 CONFIG_VERSION = 1
 
@@ -41,12 +44,15 @@ class FeatureConfig:
     version: int = CONFIG_VERSION
 
     def __post_init__(self):
-        unknown = set(self.groups) - set(FEATURE_GROUPS)
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown feature kind {self.kind!r}; known: {', '.join(KINDS)}")
+        known = FEATURE_GROUPS if self.kind == "handcrafted" else BACKBONE_GROUPS
+        unknown = set(self.groups) - set(known)
         if unknown:
-            raise ValueError(f"unknown feature groups {sorted(unknown)}; known: {', '.join(FEATURE_GROUPS)}")
+            raise ValueError(f"unknown feature groups {sorted(unknown)} for {self.kind}; known: {', '.join(known)}")
         if self.segment_seconds <= 0 or self.sr <= 0 or self.hop_length <= 0:
             raise ValueError("sr, hop_length and segment_seconds must be positive")
-        object.__setattr__(self, "groups", tuple(g for g in FEATURE_GROUPS if g in self.groups))
+        object.__setattr__(self, "groups", tuple(g for g in known if g in self.groups))
 
     @property
     def segment_frames(self) -> int:

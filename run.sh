@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Linux machine (Python 3.11):
+#   ./run.sh          set up .venv and start the dashboard on http://localhost:8501
+#   ./run.sh test     set up .venv (+ Debian's chromium for browser tests) and run the tests
+#   ./run.sh setup [--with-browser]   only set up
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+
+setup() {
+  if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+  fi
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements-dev.txt
+  if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/bin/chromium ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+  fi
+}
+
+case "${1:-app}" in
+  app)   setup; exec .venv/bin/streamlit run streamlit_app.py ;;
+  test)  setup --with-browser; shift || true; exec .venv/bin/python -m pytest "$@" ;;
+  setup) shift || true; setup "$@" ;;
+  *)     echo "usage: ./run.sh [app|test|setup [--with-browser]]" >&2; exit 2 ;;
+esac
