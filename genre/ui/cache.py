@@ -1,0 +1,200 @@
+"""Streamlit caches over the core: models, dataset tables, predictions, features, neighbours.
+
+Uploaded clips are keyed by the SHA-256 of their bytes, so a clip is decoded and featurised
+once per model. Functions that can fail on a person's input show ``st.error`` and return None;
+cached functions themselves never draw anything (Streamlit would replay it on every hit).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from genre import dataset as ds
+from genre.audio import AudioError, Decoded, decode, ensure_audible
+from genre.features import FeatureConfig, Frames, extract
+from genre.models import CARD_FILE, DEFAULT_MODEL_DIR, LoadedModel, ModelError, load_model
+from genre.pipeline import clip_features, features_of
+from genre.predict import Prediction, predict_features
+from genre.similar import NeighbourIndex, clip_vector
+from genre.ui import state
+
+VIEW_SECONDS = 30.0
+"""Length (s) of audio shown as frame-level features and spectrograms."""
+_MAX_INDEXES = 4
+
+
+def digest(data: bytes) -> str:
+    """SHA-256 (hex) of a clip's bytes: the cache key of everything computed from it."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def card_mtime(path: Path) -> float:
+    """Modification time of a model directory's card (0 if missing): part of every model key."""
+    try:
+        return (Path(path) / CARD_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_model(path: str, mtime: float) -> LoadedModel:
+    return load_model(path)
+
+
+def active_model() -> LoadedModel:
+    """The model chosen in the sidebar (Keras is imported here). If it cannot be loaded, a
+    warning says why and the shipped default is used; if that fails too, the page stops."""
+    path = state.active_model_dir()
+    with st.spinner(f"Loading model {path.name}…"):
+        try:
+            return _load_model(str(path), card_mtime(path))
+        except ModelError as err:
+            if path == DEFAULT_MODEL_DIR:
+                st.error(f"{err} Reinstall models/default (e.g. `git checkout models/default`).")
+                st.stop()
+            st.warning(f"{err} Using the shipped default model instead.")
+            return active_default()
+
+
+def active_default() -> LoadedModel:
+    return _load_model(str(DEFAULT_MODEL_DIR), card_mtime(DEFAULT_MODEL_DIR))
+
+
+def _tree_stamp(root: Path) -> tuple:
+    """Modification times of ``root`` and its sub-folders: changes when clips are added or removed."""
+    try:
+        return tuple((p.name, p.stat().st_mtime_ns) for p in [root, *sorted(root.iterdir())] if p.is_dir())
+    except OSError:
+        return ()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _discover(root: str, stamp: tuple) -> pd.DataFrame:
+    return ds.discover(root)
+
+
+def discover(root: str | Path) -> pd.DataFrame | None:
+    """``genre.dataset.discover(root)``, cached until a genre folder changes; None if ``root``
+    is not a folder or holds no labelled clips."""
+    root = Path(root)
+    try:
+        clips = _discover(str(root), _tree_stamp(root))
+    except FileNotFoundError:
+        return None
+    return clips if len(clips) else None
+
+
+def dataset() -> pd.DataFrame | None:
+    """Clips of the dataset folder chosen in the sidebar, or None."""
+    root = state.dataset_dir()
+    return discover(root) if root else None
+
+
+@dataclass
+class Analysis:
+    """A prediction of one clip and what to show beside it: ``frames`` holds the log-mel
+    spectrogram of its first ``VIEW_SECONDS`` s; ``model``/``config`` name what predicted it."""
+
+    prediction: Prediction
+    frames: Frames
+    model: str
+    config: FeatureConfig
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _analyse(key: str, model_path: str, mtime: float, _data: bytes, _name: str) -> Analysis:
+    model = _load_model(model_path, mtime)
+    config = model.card.config
+    decoded = decode(_data, sr=config.sr, name=_name)
+    ensure_audible(decoded.y, name=_name)
+    prediction = predict_features(model, clip_features(decoded.y, config))
+    prediction.decoded = decoded
+    view = decoded.y[: int(VIEW_SECONDS * decoded.sr)]
+    frames = extract(view, FeatureConfig(sr=decoded.sr, groups=("mel",)))
+    return Analysis(prediction, frames, model.name, config)
+
+
+def predict_bytes(data: bytes, *, name: str) -> Analysis | None:
+    """Predict a clip given as file bytes with the active model (``name`` labels messages
+    only). Cached by (content hash, model path, card mtime); unusable audio shows an error."""
+    model = active_model()
+    try:
+        with st.spinner("Listening… (decoding, features, model)"):
+            return _analyse(digest(data), str(model.path), card_mtime(model.path), data, name)
+    except (AudioError, ModelError) as err:
+        st.error(str(err))
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _clip_frames(key: str, seconds: float, _data: bytes, _name: str) -> tuple[Decoded, Frames]:
+    decoded = decode(_data, max_seconds=seconds, name=_name)
+    return decoded, extract(decoded.y, FeatureConfig())
+
+
+def clip_frames(data: bytes, *, name: str, seconds: float = VIEW_SECONDS) -> tuple[Decoded, Frames] | None:
+    """The first ``seconds`` of a clip decoded at 22.05 kHz and every frame-level feature of
+    it (``genre.features.extract``); cached by content hash. Errors are shown, then None."""
+    try:
+        with st.spinner(f"Computing features of {name}…"):
+            return _clip_frames(digest(data), seconds, data, name)
+    except AudioError as err:
+        st.error(str(err))
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _clip_vector(key: str, config_digest: str, _config: FeatureConfig, _data: bytes, _name: str) -> np.ndarray:
+    feats, _ = features_of(_data, _config, name=_name)
+    return clip_vector(feats)
+
+
+def query_vector(data: bytes, *, name: str, config: FeatureConfig) -> np.ndarray | None:
+    """Mean feature row (n_features,) of a clip under ``config``, cached by content hash;
+    errors are shown, then None."""
+    try:
+        with st.spinner(f"Computing features of {name}…"):
+            return _clip_vector(digest(data), config.digest(), config, data, name)
+    except AudioError as err:
+        st.error(str(err))
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def _indexes() -> dict[tuple[str, str], NeighbourIndex]:
+    """Process-wide registry of built neighbour indexes (shared by sessions)."""
+    return {}
+
+
+def _index_key(clips: pd.DataFrame, config: FeatureConfig) -> tuple[str, str]:
+    return config.digest(), hashlib.sha256("\n".join(clips["path"]).encode()).hexdigest()
+
+
+def neighbour_index(clips: pd.DataFrame, config: FeatureConfig, *, build: bool = False) -> NeighbourIndex | None:
+    """The nearest-neighbour index of ``clips`` in ``config``'s feature space if it was built
+    in this server process; with ``build``, build it now (features come from the on-disk
+    feature store, missing ones are extracted with a progress bar). None if not available."""
+    registry, key = _indexes(), _index_key(clips, config)
+    if key in registry or not build:
+        return registry.get(key)
+    bar = st.progress(0.0, text="Reading the feature cache…")
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.progress(done / total, text=f"Features {done}/{total} · {Path(path).name}")
+
+    try:
+        index = NeighbourIndex.build(clips, config, progress=progress)
+    except ValueError as err:
+        st.error(f"Cannot build the similarity index: {err}")
+        return None
+    finally:
+        bar.empty()
+    while len(registry) >= _MAX_INDEXES:
+        registry.pop(next(iter(registry)))
+    registry[key] = index
+    return index

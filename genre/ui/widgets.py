@@ -1,0 +1,173 @@
+"""Widgets shared by the pages: where a clip comes from, and how a prediction is shown."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from genre import plots
+from genre.audio import DEFAULT_MAX_SECONDS, Decoded
+from genre.features import FeatureConfig
+from genre.predict import Prediction
+from genre.ui import cache
+
+UPLOAD_TYPES = ("wav", "mp3", "flac", "ogg", "opus", "au")
+SOURCES = {"upload": "Upload a file", "record": "Record", "dataset": "Dataset clip"}
+RECORD_RATE = 44100
+
+
+class Clip(NamedTuple):
+    """A clip chosen by the user: its file bytes, a name for display (never used as a path)
+    and, for a dataset clip, its path in the dataset."""
+
+    data: bytes
+    name: str
+    path: str | None = None
+
+
+_MIME = {".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg",
+         ".flac": "audio/flac", ".au": "audio/basic"}
+
+
+def mime_type(name: str) -> str:
+    """Audio MIME type from a display name's extension (for ``st.audio``); WAV by default."""
+    return _MIME.get(Path(name).suffix.lower(), "audio/wav")
+
+
+def upload_limit_note() -> str:
+    """One line on what can be uploaded: formats, size limit (server.maxUploadSize), length."""
+    return (f"{', '.join(UPLOAD_TYPES)} · up to {st.get_option('server.maxUploadSize')} MB · "
+            f"only the first {DEFAULT_MAX_SECONDS / 60:.0f} min are analysed")
+
+
+def upload_clip(key: str, *, label: str = "Drop a clip here") -> Clip | None:
+    """A file uploader for one audio file."""
+    file = st.file_uploader(label, type=list(UPLOAD_TYPES), key=key, help=upload_limit_note())
+    return Clip(file.getvalue(), file.name) if file is not None else None
+
+
+def record_clip(key: str) -> Clip | None:
+    """Two browser recorders: Streamlit's ``st.audio_input`` and the compact
+    audio-recorder-streamlit button. The newest recording of either wins."""
+    from audio_recorder_streamlit import audio_recorder
+
+    left, right = st.columns([3, 1])
+    with left:
+        recorded = st.audio_input("Record", sample_rate=RECORD_RATE, key=f"{key}_mic")
+    with right:
+        st.caption("…or the hands-free recorder (stops after a pause)")
+        quick = audio_recorder(text="", pause_threshold=2.0, sample_rate=RECORD_RATE, key=f"{key}_recorder")
+    candidates = {"mic": recorded.getvalue() if recorded is not None else None, "recorder": quick}
+    fresh = {which: cache.digest(data) for which, data in candidates.items() if data}
+    seen = st.session_state.setdefault(f"{key}_seen", {})
+    for which, digest in fresh.items():
+        if seen.get(which) != digest:
+            seen[which], seen["latest"] = digest, which
+    latest = seen.get("latest") if seen.get("latest") in fresh else next(iter(fresh), None)
+    return Clip(candidates[latest], "recording.wav") if latest else None
+
+
+def clip_label(row: pd.Series) -> str:
+    """'blues.00012 · artist — title' (whatever of that is known)."""
+    who = " — ".join(str(v) for v in (row["artist"], row["title"]) if v)
+    return f"{row['clip_id']} · {who}" if who else str(row["clip_id"])
+
+
+def dataset_clip(key: str, clips: pd.DataFrame, *, default_genre: int = 0) -> Clip | None:
+    """Genre and clip pickers over a discover() table; reads the chosen file's bytes."""
+    genres = sorted(clips["label"].unique())
+    left, right = st.columns([1, 2])
+    genre = left.selectbox("Genre", genres, index=min(default_genre, len(genres) - 1), key=f"{key}_genre")
+    rows = clips[clips["label"] == genre]
+    labels = dict(zip(rows["path"], (clip_label(r) for _, r in rows.iterrows())))
+    path = right.selectbox("Clip", list(labels), format_func=labels.get, key=f"{key}_clip_{genre}")
+    try:
+        return Clip(Path(path).read_bytes(), Path(path).name, path)
+    except OSError as err:
+        st.error(f"{Path(path).name} cannot be read: {err.strerror or err}.")
+        return None
+
+
+def audio_source(key: str, *, sources: tuple[str, ...] = ("upload", "record", "dataset"),
+                 default_genre: int = 0) -> Clip | None:
+    """Pick a clip from any of ``sources`` ('upload', 'record', 'dataset'; the dataset one only
+    when the sidebar folder holds clips). Returns ``(bytes, display name, dataset path)``."""
+    clips = cache.dataset() if "dataset" in sources else None
+    available = [s for s in sources if s != "dataset" or clips is not None]
+    source = available[0]
+    if len(available) > 1:
+        source = st.radio("Source", available, format_func=SOURCES.get, horizontal=True, key=f"{key}_source",
+                          label_visibility="collapsed")
+    if source == "upload":
+        return upload_clip(f"{key}_upload")
+    if source == "record":
+        return record_clip(key)
+    return dataset_clip(key, clips, default_genre=default_genre)
+
+
+def play(clip: Clip) -> None:
+    """An audio player for a clip's bytes."""
+    st.audio(clip.data, format=mime_type(clip.name))
+
+
+def decode_info(decoded: Decoded) -> None:
+    """Original rate, channels and duration of the decoded clip, and a note if it was cut."""
+    cols = st.columns(4)
+    cols[0].metric("Original rate", f"{decoded.source_sr / 1000:g} kHz")
+    cols[1].metric("Channels", {1: "mono", 2: "stereo"}.get(decoded.channels, str(decoded.channels)))
+    cols[2].metric("Duration", f"{decoded.source_seconds:.1f} s")
+    cols[3].metric("Analysed at", f"{decoded.sr / 1000:g} kHz", help="Resampled to the model's rate, mixed to mono.")
+    if decoded.truncated:
+        st.info(f"Long track: only the first {decoded.seconds / 60:.0f} min were analysed.")
+
+
+def _votes(prediction: Prediction) -> str:
+    """'7 of 10 segments voted rock, 3 metal.'"""
+    winners = np.argmax(prediction.segment_probs, axis=1)
+    counts = np.bincount(winners, minlength=len(prediction.labels))
+    order = [i for i in np.argsort(counts)[::-1] if counts[i]]
+    n = len(winners)
+    if n == 1:
+        return "The clip was heard as one segment."
+    first, *rest = order
+    tail = "".join(f", {counts[i]} {prediction.labels[i]}" for i in rest[:3])
+    return f"{counts[first]} of {n} segments voted {prediction.labels[first]}{tail}."
+
+
+def _top_tags(prediction: Prediction, config: FeatureConfig | None, k: int = 5) -> list[str]:
+    """Top MusiCNN tags of the clip, when the model's features come from that backbone."""
+    tags = (prediction.features.extras or {}).get("tags")
+    if tags is None or config is None or "musicnn" not in config.kind.lower():
+        return []
+    try:
+        from genre.backbones.embeddings import tag_labels
+    except ImportError:
+        return []
+    names = list(tag_labels(config))
+    mean = np.asarray(tags, dtype=float).reshape(-1, len(names)).mean(axis=0)
+    return [names[i] for i in np.argsort(mean)[::-1][:k]]
+
+
+def prediction_view(prediction: Prediction, *, config: FeatureConfig | None = None, k: int | None = None,
+                    key: str = "prediction") -> None:
+    """Top genre, probability bars (top ``k``, all if None), a 'not sure' note, a short 'why'
+    and, for clips of several segments, the genre over time."""
+    st.markdown(f"#### {prediction.genre} · {prediction.confidence:.0%}")
+    if prediction.unsure:
+        second = prediction.top(2)[-1][0]
+        st.warning(f"Not sure: the best guess has only {prediction.confidence:.0%}. "
+                   f"It may be a mix (next: {second}) or a genre this model does not know.")
+    st.plotly_chart(plots.probability_bars(prediction.labels, prediction.probs, k=k), key=f"{key}_bars")
+    why = _votes(prediction)
+    tags = _top_tags(prediction, config)
+    if tags:
+        why += f" MusiCNN hears: {', '.join(tags)}."
+    st.caption(f"Why: {why}")
+    if len(prediction.segment_probs) > 1:
+        st.markdown("**Genre over time**")
+        seconds = config.segment_seconds if config else None
+        st.plotly_chart(plots.segment_timeline(prediction.segment_probs, prediction.starts, prediction.labels,
+                                               segment_seconds=seconds), key=f"{key}_timeline")

@@ -1,0 +1,85 @@
+"""Similar: the dataset clips nearest to a clip in the active model's feature space."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from genre.models import DEFAULT_MODEL_DIR, ModelError, read_card
+from genre.ui import cache, state, widgets
+
+PER_ROW = 3
+
+
+def _config():
+    """FeatureConfig of the active model's card (the default model's if that card is unusable)."""
+    path = state.active_model_dir()
+    try:
+        return read_card(path).config
+    except ModelError as err:
+        st.warning(f"{err} Using the default model's features instead.")
+        return read_card(DEFAULT_MODEL_DIR).config
+
+
+def _cards(neighbours) -> None:
+    for start in range(0, len(neighbours), PER_ROW):
+        for column, (_, row) in zip(st.columns(PER_ROW), neighbours.iloc[start:start + PER_ROW].iterrows()):
+            with column.container(border=True):
+                st.markdown(f"**{row['label']}** · similarity {row['similarity']:.2f}")
+                st.caption(widgets.clip_label(row))
+                try:
+                    st.audio(Path(row["path"]).read_bytes(), format=widgets.mime_type(row["path"]))
+                except OSError as err:
+                    st.error(f"Cannot read {Path(row['path']).name}: {err.strerror or err}.")
+
+
+def main() -> None:
+    st.title("Similar clips")
+    clips = cache.dataset()
+    if clips is None:
+        st.info("This page needs a dataset: put GTZAN under data/ or set the folder in the sidebar. "
+                "Then every clip is compared with yours.")
+        return
+    config = _config()
+    st.caption(f"Clips are compared by their mean {config.kind} feature vector (the active model's "
+               "features), standardised over the dataset; similarity is the cosine (1 = same direction).")
+    index = cache.neighbour_index(clips, config)
+    if index is None:
+        st.info(f"First the features of all {len(clips)} clips are needed. Missing ones are extracted now, "
+                "in parallel (about a second per clip and core), and cached on disk for next time.")
+        if not st.button("Build the similarity index", type="primary"):
+            return
+        index = cache.neighbour_index(clips, config, build=True)
+        if index is None:
+            return
+    if index.failed:
+        with st.expander(f"{len(index.failed)} clips could not be read and are left out"):
+            st.dataframe([{"clip": Path(p).name, "reason": r} for p, r in index.failed], hide_index=True)
+    left, right = st.columns([3, 1])
+    with left:
+        clip = widgets.audio_source("similar", sources=("dataset", "upload"))
+    k = right.slider("Neighbours", 3, 12, 6)
+    if clip is None:
+        return
+    widgets.play(clip)
+    neighbours = index.neighbours_of(clip.path, k=k) if clip.path else None
+    if neighbours is None:
+        vector = cache.query_vector(clip.data, name=clip.name, config=config)
+        if vector is None:
+            return
+        try:
+            neighbours = index.query(vector, k=k)
+        except ValueError as err:
+            st.error(str(err))
+            return
+    if clip.path:
+        label = clips.loc[clips["path"] == clip.path, "label"].iloc[0]
+        same = int((neighbours["label"] == label).sum())
+        st.markdown(f"**{same} of {len(neighbours)}** nearest clips are {label} too.")
+    st.dataframe(neighbours[["label", "artist", "title", "similarity"]], hide_index=True,
+                 column_config={"label": "genre", "similarity": st.column_config.ProgressColumn(
+                     "similarity", min_value=0.0, max_value=1.0, format="%.2f")})
+    _cards(neighbours)
+
+
+main()

@@ -1,0 +1,98 @@
+"""genre dashboard: entry point and Home page. Run with ``streamlit run streamlit_app.py``.
+
+Home paints without TensorFlow: the model card is read as JSON; Keras loads only when a clip
+is dropped on the quick predictor.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from genre.models import ModelError, read_card
+from genre.ui import cache, state, widgets
+
+ROOT = Path(__file__).resolve().parent
+PAGES = (
+    ("pages/dataset.py", "Dataset", ":material/library_music:"),
+    ("pages/features.py", "Features", ":material/equalizer:"),
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/predict.py", "Predict", ":material/psychology:"),
+    ("pages/similar.py", "Similar", ":material/hub:"),
+)
+
+
+def _model_card() -> None:
+    path = state.active_model_dir()
+    st.subheader(f"Model · {path.name}")
+    try:
+        card = read_card(path)
+    except ModelError as err:
+        st.error(f"{err} Pick another model in the sidebar; predictions fall back to the default model.")
+        return
+    validation = card.metrics.get("validation") or {}
+    left, right = st.columns(2)
+    if "accuracy" in validation:
+        left.metric("Validation accuracy", f"{validation['accuracy']:.0%}",
+                    help=f"On {validation.get('n', '?')} held-out clips ({card.split.get('kind', 'unknown')} split).")
+        balanced = validation.get("balanced_accuracy")
+        right.metric("Balanced accuracy", f"{balanced:.0%}" if balanced is not None else "—",
+                     help="Mean recall over genres: not flattered by common genres.")
+    else:
+        st.info("This model's card has no validation metrics, so its accuracy is unknown.")
+    data = card.data or {}
+    trained_on = f"{data.get('n_clips', '?')} clips from `{data['root']}`" if data.get("root") else "unknown data"
+    st.markdown(
+        f"- **Features:** {card.config.kind} ({card.input})\n"
+        f"- **Trained:** {card.created[:10]} on {trained_on}\n"
+        f"- **Genres ({len(card.labels)}):** {', '.join(card.labels)}"
+    )
+
+
+def _dataset_status() -> None:
+    st.subheader("Dataset")
+    root = state.dataset_dir()
+    clips = cache.discover(root) if root else None
+    if clips is None:
+        folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
+        st.info(f"No clips found in `{folder}`. Put GTZAN under data/ or set the folder in the sidebar "
+                "(one sub-folder of audio files per genre).")
+        return
+    counts = clips["label"].value_counts().sort_index()
+    st.markdown(f"`{root}` · **{len(clips)} clips** in {len(counts)} genres")
+    table = pd.DataFrame({"genre": counts.index, "clips": counts.to_numpy()})
+    st.dataframe(table, hide_index=True, height=min(400, 38 + 35 * len(table)))
+
+
+def home() -> None:
+    st.title("🎵 genre")
+    st.markdown(
+        "Classify music by genre. Point the app at a folder of labelled clips (such as GTZAN), look at "
+        "the audio **features** a model hears, **train** a model, **predict** the genre of any clip "
+        "or recording, and find **similar** clips in the dataset."
+    )
+    left, right = st.columns(2, gap="large")
+    with left:
+        _model_card()
+    with right:
+        _dataset_status()
+    st.divider()
+    st.subheader("Quick prediction")
+    clip = widgets.upload_clip("home_upload")
+    if clip is not None:
+        analysis = cache.predict_bytes(clip.data, name=clip.name)
+        if analysis is not None:
+            player, result = st.columns([1, 2])
+            with player:
+                widgets.play(clip)
+                st.caption(f"Model: {analysis.model} · the Predict page shows more.")
+            with result:
+                widgets.prediction_view(analysis.prediction, config=analysis.config, k=3, key="home")
+
+
+st.set_page_config(page_title="genre", page_icon="🎵", layout="wide")
+state.render_sidebar()
+pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
+pages += [st.Page(path, title=title, icon=icon) for path, title, icon in PAGES if (ROOT / path).exists()]
+st.navigation(pages).run()
