@@ -142,3 +142,110 @@ def feature_panel(y: np.ndarray, sr: int, matrices: Mapping[str, np.ndarray], *,
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
     fig.update_annotations(font_size=12)
     return fig
+
+
+# --- dataset overview, clip maps and training runs ---------------------------------------------
+
+def genre_colors(labels: Sequence[str]) -> dict[str, str]:
+    """A stable colour per genre (sorted names -> Plotly's qualitative palette)."""
+    from plotly.colors import qualitative
+
+    palette = qualitative.Plotly + qualitative.Dark24
+    return {lab: palette[i % len(palette)] for i, lab in enumerate(sorted(set(labels)))}
+
+
+def genre_counts_bar(counts: Mapping[str, int]) -> go.Figure:
+    """Bars of clips per genre (``counts``: genre -> number of clips), in genre order."""
+    names = sorted(counts)
+    colors = genre_colors(names)
+    fig = go.Figure(go.Bar(x=names, y=[int(counts[n]) for n in names], marker_color=[colors[n] for n in names],
+                           text=[int(counts[n]) for n in names], textposition="auto",
+                           hovertemplate="%{x}: %{y} clips<extra></extra>"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(title="clips"),
+                      xaxis=dict(title=None))
+    return fig
+
+
+def durations_histogram(seconds: Sequence[float], genres: Sequence[str]) -> go.Figure:
+    """Stacked histogram of clip durations (s), coloured by genre."""
+    seconds, genres = np.asarray(seconds, dtype=float), np.asarray(genres, dtype=object)
+    colors = genre_colors(genres)
+    fig = go.Figure([go.Histogram(x=seconds[genres == g], name=str(g), marker_color=c,
+                                  hovertemplate="%{x} s: %{y} clips<extra>" + str(g) + "</extra>")
+                     for g, c in colors.items()])
+    fig.update_layout(barmode="stack", height=300, margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="duration (s)"), yaxis=dict(title="clips"))
+    return fig
+
+
+def feature_by_genre(values: Sequence[float], genres: Sequence[str], *, feature: str, kind: str = "box",
+                     hover: Sequence[str] | None = None) -> go.Figure:
+    """Distribution of one per-clip feature value per genre: ``kind`` 'box' or 'violin', every
+    clip drawn as a point (``hover``: text per clip, e.g. its id)."""
+    values, genres = np.asarray(values, dtype=float), np.asarray(genres, dtype=object)
+    hover = np.asarray(hover if hover is not None else [""] * len(values), dtype=object)
+    traces = []
+    for g, color in genre_colors(genres).items():
+        mask = genres == g
+        common = dict(y=values[mask], name=str(g), marker_color=color, text=hover[mask],
+                      hovertemplate="%{text}<br>%{y:.4g}<extra>" + str(g) + "</extra>")
+        traces.append(go.Violin(**common, points="all", box_visible=True, meanline_visible=True) if kind == "violin"
+                      else go.Box(**common, boxpoints="all", jitter=0.4, pointpos=0))
+    fig = go.Figure(traces)
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+                      yaxis=dict(title=feature), xaxis=dict(title=None))
+    return fig
+
+
+def clip_map(xy: np.ndarray, genres: Sequence[str], *, clip_ids: Sequence[str],
+             artists: Sequence[str | None], titles: Sequence[str | None], method: str = "pca") -> go.Figure:
+    """Scatter of clips in 2-D (``xy``: (n, 2)), one trace per genre. Each point's
+    ``customdata`` is ``[row position in the inputs, clip id, artist, title]``; hovering shows
+    the last three."""
+    xy, genres = np.asarray(xy, dtype=float), np.asarray(genres, dtype=object)
+    custom = np.array([[i, c, a or "", t or ""] for i, (c, a, t) in enumerate(zip(clip_ids, artists, titles))],
+                      dtype=object).reshape(len(xy), 4)
+    axis = {"pca": "PC", "tsne": "t-SNE "}.get(method, "")
+    fig = go.Figure([go.Scatter(x=xy[genres == g, 0], y=xy[genres == g, 1], mode="markers", name=str(g),
+                                marker=dict(color=color, size=8, line=dict(width=0.5, color="white")),
+                                customdata=custom[genres == g],
+                                hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<br>%{customdata[3]}"
+                                              "<extra>" + str(g) + "</extra>")
+                     for g, color in genre_colors(genres).items()])
+    fig.update_layout(height=520, margin=dict(l=10, r=10, t=10, b=10), legend=dict(title="genre"),
+                      xaxis=dict(title=f"{axis}1", zeroline=False), yaxis=dict(title=f"{axis}2", zeroline=False),
+                      clickmode="event+select", dragmode="pan")
+    return fig
+
+
+def training_curves(history: Sequence[Mapping[str, float]], *, total_epochs: int | None = None) -> go.Figure:
+    """Loss and accuracy per epoch, training (solid) vs validation (dashed), side by side.
+    ``history``: one mapping per epoch with ``epoch`` and any of ``loss``, ``val_loss``,
+    ``accuracy``, ``val_accuracy``; ``total_epochs`` fixes the x range while a run goes on."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy (segments)"), horizontal_spacing=0.1)
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    for col, metric in ((1, "loss"), (2, "accuracy")):
+        for prefix, name, dash, color in (("", "training", "solid", _MUTED), ("val_", "validation", "dash", _ACCENT)):
+            fig.add_trace(go.Scatter(x=epochs, y=[h.get(prefix + metric) for h in history], mode="lines+markers",
+                                     name=name, legendgroup=name, showlegend=col == 1,
+                                     line=dict(dash=dash, color=color), marker=dict(size=4),
+                                     hovertemplate=f"epoch %{{x}} · {name} {metric}: %{{y:.3f}}<extra></extra>"),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="epoch", range=[0.5, max(total_epochs or 0, len(epochs), 1) + 0.5])
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def confusion_heatmap(confusion: Sequence[Sequence[int]], labels: Sequence[str]) -> go.Figure:
+    """Confusion matrix (rows: true genre, columns: predicted) as a heatmap with counts; colour
+    is the share of each true genre's clips so rare genres read as clearly as common ones."""
+    counts = np.asarray(confusion, dtype=float)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig = go.Figure(go.Heatmap(z=share, x=list(labels), y=list(labels), zmin=0, zmax=1, colorscale="Blues",
+                               text=counts.astype(int), texttemplate="%{text}", customdata=share,
+                               colorbar=dict(title="share", tickformat=".0%"),
+                               hovertemplate="true %{y} → predicted %{x}: %{text} clips (%{z:.0%})<extra></extra>"))
+    fig.update_layout(height=120 + 34 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="predicted", side="bottom"), yaxis=dict(title="true", autorange="reversed"))
+    return fig
