@@ -173,3 +173,19 @@ def make_split(df: pd.DataFrame, kind: str, *, valid_fraction: float = 0.2, seed
             raise ValueError("no splits/train_filtered.txt and splits/valid_filtered.txt beside this dataset")
         return split_from_lists(df, *lists)
     raise ValueError(f"unknown split kind {kind!r}; use stratified, artist or lists")
+
+
+def audio_info(paths) -> pd.DataFrame:
+    """Header facts of audio files, without decoding them: DataFrame(path, seconds, samplerate,
+    channels, format, error), one row per path; a file soundfile cannot open has NaN numbers
+    and the reason in ``error`` (missing otherwise)."""
+    import soundfile as sf
+
+    rows = []
+    for path in paths:
+        try:
+            info = sf.info(str(path))
+            rows.append((str(path), float(info.duration), info.samplerate, info.channels, info.format, None))
+        except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
+            rows.append((str(path), np.nan, np.nan, np.nan, None, str(err) or type(err).__name__))
+    return pd.DataFrame(rows, columns=["path", "seconds", "samplerate", "channels", "format", "error"])
