@@ -9,10 +9,10 @@ import csv
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from genre.audio import AudioError
-from genre.dataset import AUDIO_EXTENSIONS
 from genre.features import FeatureConfig
 from genre.models import DEFAULT_MODEL_DIR, MODELS_DIR, ModelError
 
@@ -69,8 +69,15 @@ def cmd_train(args) -> int:
     from genre.models import ModelSpec, sanitize_name, save_model
     from genre.train import train_model
 
+    target = MODELS_DIR / sanitize_name(args.out)  # a bad name or a taken one fails before training
+    if target.exists() and not args.overwrite:
+        raise ModelError(f"a model named {target.name!r} already exists; choose another name or pass --overwrite")
     config = _config(args)
     df, result = _build(args, config)
+    trainable = df[df["path"].isin(result.features)]["label"]
+    if trainable.nunique() < 2:
+        raise ValueError(f"training needs usable clips of at least two genres; {args.dir} has "
+                         f"{trainable.nunique()} ({', '.join(sorted(trainable.unique())) or 'none'})")
     split = make_split(df, args.split, valid_fraction=args.valid_fraction, seed=args.seed)
     spec = ModelSpec(family=args.family, hidden=tuple(int(h) for h in args.hidden.split(",") if h),
                      dropout=args.dropout, learning_rate=args.learning_rate, epochs=args.epochs,
@@ -83,7 +90,6 @@ def cmd_train(args) -> int:
     trained = train_model(df, result.features, split, config, spec, listener=show, seed=args.seed,
                           data_info={"root": str(Path(args.dir).resolve()), "n_clips": len(df)})
     print(format_report(trained.report))
-    target = MODELS_DIR / sanitize_name(args.out)
     save_model(trained.keras_model, trained.card, target, overwrite=args.overwrite)
     print(f"saved {target}")
     return 0
@@ -94,8 +100,13 @@ def cmd_evaluate(args) -> int:
     from genre.models import load_model
     from genre.predict import predict_features
 
+    from genre.models import unknown_labels
+
     model = load_model(args.model)
     df, result = _build(args, model.card.config)
+    unknown = unknown_labels(model.labels, df["label"])
+    if unknown:
+        print(f"note: {model.name} was not trained on {', '.join(unknown)}; those clips are left out", file=sys.stderr)
     seen = set(model.card.split.get("train_clip_ids", []))
     if args.exclude_valid:
         seen |= set(model.card.split.get("valid_clip_ids", []))
@@ -114,24 +125,36 @@ def cmd_evaluate(args) -> int:
 def _audio_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
+    from genre.dataset import AUDIO_EXTENSIONS  # pandas + scikit-learn: only for folders
+
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
     raise FileNotFoundError(f"{path} does not exist")
 
 
 def cmd_predict(args) -> int:
-    from genre.models import load_model
-    from genre.predict import predict_source
+    from genre.audio import decode, ensure_audible
+    from genre.models import load_model, read_card
+    from genre.predict import predict_decoded
 
+    single = Path(args.path).is_file()
     files = _audio_files(Path(args.path))
     if not files:
+        from genre.dataset import AUDIO_EXTENSIONS
+
         raise ValueError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {args.path}")
-    model = load_model(args.model)
-    rows, failed = [], 0
+    card = read_card(args.model)  # JSON only: unusable audio is reported before TensorFlow loads
+    model, rows, failed = None, [], 0
     for path in files:
         try:
-            pred = predict_source(model, path)
+            decoded = decode(path, sr=card.config.sr)
+            ensure_audible(decoded.y, name=path.name)
+            if model is None:
+                model = load_model(args.model)
+            pred = predict_decoded(model, decoded, name=path.name)
         except AudioError as err:
+            if single:
+                raise  # one file: its message is the one error line
             failed += 1
             print(f"skipped {path}: {err}", file=sys.stderr)
             continue
@@ -140,7 +163,7 @@ def cmd_predict(args) -> int:
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["path", "genre", "probability", *(f"p_{lab}" for lab in model.labels)])
+            writer.writerow(["path", "genre", "probability", *(f"p_{lab}" for lab in card.labels)])
             writer.writerows(rows)
     if not rows:
         raise AudioError(f"none of the {len(files)} files could be classified")
@@ -197,9 +220,44 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@contextmanager
+def _native_stderr_silenced():
+    """Send what C libraries write to file descriptor 2 (TensorFlow/absl start-up logs, mpg123
+    notes about damaged MP3s) to /dev/null, while Python's ``sys.stderr`` (our messages, progress
+    bars, warnings, tracebacks) keeps the real stream. ``GENRE_NATIVE_STDERR=1`` keeps both."""
+    if os.environ.get("GENRE_NATIVE_STDERR"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    previous = sys.stderr
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(previous, "encoding", None) or "utf-8",
+                           errors="backslashreplace")
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = previous
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = parser().parse_args(argv)
+    with _native_stderr_silenced():
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except (AudioError, ModelError, ValueError, FileNotFoundError, OSError) as err:
@@ -208,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - a bug, still one line; GENRE_DEBUG=1 shows the traceback
+        if os.environ.get("GENRE_DEBUG"):
+            raise
+        print(f"error: unexpected {type(err).__name__}: {err} (set GENRE_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

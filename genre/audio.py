@@ -106,16 +106,20 @@ def decode(
         limit = int(max_seconds * source_sr)
         resampler = None if source_sr == sr else soxr.ResampleStream(source_sr, sr, 1, dtype="float32")
         parts, read = [], 0
+        blocksize = int(_BLOCK_SECONDS * source_sr)
         try:
-            for block in handle.blocks(blocksize=int(_BLOCK_SECONDS * source_sr), dtype="float32", always_2d=True):
-                block = block[: max(0, limit - read)]
-                read += len(block)
-                mono = block.mean(axis=1, dtype=np.float32)
-                if not np.isfinite(mono).all():
-                    raise AudioError(f"{name} contains NaN or infinite samples; re-export it as 16-bit PCM WAV.")
-                parts.append(resampler.resample_chunk(mono) if resampler else mono)
-                if read >= limit:
+            # handle.read, not handle.blocks: blocks() hands back its whole np.empty buffer when a
+            # damaged file (e.g. a truncated MP3) ends before its declared length, i.e. garbage.
+            while read < limit:
+                block = handle.read(min(blocksize, limit - read), dtype="float32", always_2d=True)
+                if not len(block):
                     break
+                read += len(block)
+                if not np.isfinite(block).all():
+                    raise AudioError(f"{name} contains NaN or infinite samples; re-export it as 16-bit PCM WAV.")
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mono = block.mean(axis=1, dtype=np.float32)
+                parts.append(resampler.resample_chunk(mono) if resampler else mono)
         except (sf.LibsndfileError, RuntimeError) as err:
             if not parts:
                 raise AudioError(f"{name} is damaged and could not be decoded ({err}). {CONVERT_HINT}") from err
@@ -124,6 +128,11 @@ def decode(
     y = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
     source_seconds = (total or read) / source_sr
     if len(y) < min_seconds * sr:
+        if total and read < 0.9 * min(total, limit):
+            raise AudioError(
+                f"{name} is truncated or damaged: only {read / source_sr:.2f} s of its "
+                f"{total / source_sr:.2f} s could be decoded. {CONVERT_HINT}"
+            )
         raise AudioError(
             f"{name} is too short ({len(y) / sr:.2f} s of audio); at least {min_seconds:g} s is needed."
         )

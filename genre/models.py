@@ -22,8 +22,10 @@ import numpy as np
 from genre.features import FeatureConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = PROJECT_ROOT / "models"
-DEFAULT_MODEL_DIR = MODELS_DIR / "default"
+MODELS_DIR = Path(os.environ.get("GENRE_MODELS_DIR") or PROJECT_ROOT / "models").expanduser()
+"""Where models are listed and saved: ``$GENRE_MODELS_DIR`` or the project's ``models/``."""
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
+"""The shipped default model (always the project's, whatever ``$GENRE_MODELS_DIR`` says)."""
 CARD_VERSION = 1
 MODEL_FILE, CARD_FILE = "model.keras", "card.json"
 FAMILIES = ("mlp", "cnn")
@@ -179,11 +181,14 @@ class LoadedModel:
 
 def sanitize_name(name: str) -> str:
     """A safe folder name from a person's model name: letters, digits, '-', '_' and '.', no
-    path separators, no leading dots; raises ModelError if nothing usable is left."""
+    path separators, no leading dots; raises ModelError if nothing usable is left or the name is
+    the shipped default's."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.")[:64]
     cleaned = re.sub(r"\.{2,}", ".", cleaned)
     if not cleaned:
         raise ModelError("Give the model a name with at least one letter or digit.")
+    if cleaned.lower() == DEFAULT_MODEL_DIR.name:
+        raise ModelError(f"'{DEFAULT_MODEL_DIR.name}' is the shipped model; give yours another name.")
     return cleaned
 
 
@@ -246,11 +251,31 @@ def load_model(path: str | Path = DEFAULT_MODEL_DIR) -> LoadedModel:
     try:
         model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - Keras raises many types for a damaged file
+        if "safe_mode" in str(err):
+            raise ModelError(f"{path.name}: model.keras contains Python code (e.g. a Lambda layer); such "
+                             "models are never loaded, because loading them could run arbitrary code.") from err
         raise ModelError(f"{path.name}: model.keras is damaged or not a Keras model ({type(err).__name__}).") from err
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelError(f"{path.name}: the network has {len(model.inputs)} inputs and {len(model.outputs)} "
+                         "outputs; a genre model has one of each.")
     n_out = model.outputs[0].shape[-1]
     if n_out != len(card.labels):
         raise ModelError(f"{path.name}: the network has {n_out} outputs but the card lists {len(card.labels)} labels.")
+    n_in = model.inputs[0].shape[-1]
+    if card.input == "rows" and card.feature_names and n_in != len(card.feature_names):
+        raise ModelError(f"{path.name}: the network takes {n_in} features but the card names "
+                         f"{len(card.feature_names)}.")
     return LoadedModel(model, card, path)
+
+
+def unknown_labels(model_labels, dataset_labels) -> list[str]:
+    """Dataset labels a model was not trained on (their clips cannot be scored); raises
+    ModelError if the model knows none of the dataset's labels."""
+    known, data = set(model_labels), set(dataset_labels)
+    if data and not known & data:
+        raise ModelError(f"the model knows the genres {', '.join(sorted(known))}; none of them is in "
+                         f"this dataset ({', '.join(sorted(data))}). Train a model on this dataset.")
+    return sorted(data - known)
 
 
 def list_models(root: str | Path = MODELS_DIR) -> list[Path]:

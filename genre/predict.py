@@ -7,6 +7,7 @@ probabilities are the mean over segments.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -52,10 +53,16 @@ def model_input(model: LoadedModel, feats: ClipFeatures) -> np.ndarray:
     if model.card.input == "log_mel":
         if feats.log_mel is None:
             raise ModelError(f"{model.name}: needs log-mel patches, which these features lack.")
-        return feats.log_mel.astype(np.float32)
-    if model.card.feature_names and list(model.card.feature_names) != list(feats.names):
-        raise ModelError(f"{model.name}: the features computed now differ from the ones it was trained on.")
-    return feats.rows.astype(np.float32)
+        x = feats.log_mel.astype(np.float32)
+    else:
+        if model.card.feature_names and list(model.card.feature_names) != list(feats.names):
+            raise ModelError(f"{model.name}: the features computed now differ from the ones it was trained on.")
+        x = feats.rows.astype(np.float32)
+    expected = tuple(model.keras_model.inputs[0].shape[1:])
+    if len(expected) != x.ndim - 1 or any(e is not None and e != n for e, n in zip(expected, x.shape[1:])):
+        raise ModelError(f"{model.name}: the network expects inputs of shape {expected}, but its features "
+                         f"have shape {tuple(x.shape[1:])}.")
+    return x
 
 
 def predict_features(model: LoadedModel, feats: ClipFeatures) -> Prediction:
@@ -70,8 +77,18 @@ def predict_source(model: LoadedModel, source, *, name: str | None = None) -> Pr
     """Decode ``source`` (a path or the file's bytes; ``name`` only labels messages), check it is
     not silent, featurise it with the model's own FeatureConfig and classify it.
     Raises AudioError for unusable audio."""
+    if name is None and isinstance(source, (str, Path)):
+        name = Path(source).name
+    decoded = decode(source, sr=model.card.config.sr, name=name)
+    return predict_decoded(model, decoded, name=name)
+
+
+def predict_decoded(model: LoadedModel, decoded: Decoded, *, name: str | None = None) -> Prediction:
+    """Check decoded audio (at the model's rate) is not silent, featurise and classify it.
+    Raises AudioError for silence."""
     config = model.card.config
-    decoded = decode(source, sr=config.sr, name=name)
+    if decoded.sr != config.sr:
+        raise ValueError(f"audio decoded at {decoded.sr} Hz; {model.name} needs {config.sr} Hz")
     ensure_audible(decoded.y, name=name or "The clip")
     prediction = predict_features(model, clip_features(decoded.y, config))
     prediction.decoded = decoded
