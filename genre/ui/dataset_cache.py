@@ -1,0 +1,109 @@
+"""Streamlit caches for the Dataset page: file headers, per-clip feature tables, 2-D
+projections and audio a browser can play. Cached functions never draw; :func:`clip_table`
+shows its progress bar outside any cache."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from genre import dataset as ds
+from genre import maps
+from genre.audio import decode
+from genre.features import FeatureConfig
+from genre.store import FeatureStore
+from genre.ui.widgets import mime_type
+
+BROWSER_FORMATS = {".wav", ".mp3", ".ogg", ".oga", ".opus", ".flac"}
+PLAYBACK_RATE = 22050
+_MAX_TABLES = 4
+
+
+def _files_key(paths) -> str:
+    """Hash of the paths with their sizes and modification times: changes when a file does."""
+    h = hashlib.sha256()
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            h.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{path}\0missing\n".encode())
+    return h.hexdigest()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _audio_info(key: str, paths: tuple[str, ...]) -> pd.DataFrame:
+    return ds.audio_info(paths)
+
+
+def audio_info(clips: pd.DataFrame) -> pd.DataFrame:
+    """``genre.dataset.audio_info`` of every clip (duration, rate, channels), cached until a file
+    changes; rows in the order of ``clips``."""
+    paths = tuple(clips["path"])
+    with st.spinner("Reading file headers…"):
+        return _audio_info(_files_key(paths), paths)
+
+
+@dataclass(frozen=True)
+class ClipTable:
+    """Per-clip features of a dataset: ``frame`` holds the discover() rows that have features
+    plus one column per name in ``names`` (the mean over the clip's segments); ``failed`` lists
+    (path, reason) of files whose extraction failed; ``computed`` counts clips extracted now."""
+
+    frame: pd.DataFrame
+    names: list[str]
+    failed: list[tuple[str, str]]
+    computed: int
+
+
+@st.cache_resource(show_spinner=False)
+def _tables() -> dict[tuple[str, str, str], ClipTable]:
+    """Process-wide registry of built clip tables (read-only, shared by sessions)."""
+    return {}
+
+
+def clip_table(clips: pd.DataFrame, config: FeatureConfig) -> ClipTable:
+    """Features of every clip from the on-disk feature store; missing ones are extracted in
+    parallel under a progress bar (once: the store keeps them for the next visit)."""
+    store = FeatureStore()
+    registry, key = _tables(), (str(store.root), config.digest(), _files_key(clips["path"]))
+    if key in registry:
+        return registry[key]
+    bar = st.progress(0.0, text="Reading the feature cache…")
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.progress(done / total, text=f"Features {done}/{total} · {Path(path).name} "
+                                        "(extracted once, then cached for your next visit)")
+
+    try:
+        result = store.build(clips["path"].tolist(), config, progress=progress)
+    finally:
+        bar.empty()
+    frame = maps.clip_frame(clips, result.features)
+    names = result.features[frame["path"].iloc[0]].names if len(frame) else []
+    while len(registry) >= _MAX_TABLES:
+        registry.pop(next(iter(registry)))
+    table = ClipTable(frame, list(names), list(result.failed), result.computed)
+    registry[key] = table
+    return table
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def projection(X: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """``genre.maps.project``, cached by the matrix content."""
+    return maps.project(X, method, seed=seed)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def clip_audio(path: str) -> tuple[bytes | np.ndarray, str, int | None]:
+    """What ``st.audio`` needs to play a dataset file: (data, MIME type, sample rate). Formats
+    browsers play are passed as the file's bytes; others (e.g. GTZAN's .au) are decoded to
+    mono samples at 22.05 kHz. Raises AudioError or OSError."""
+    if Path(path).suffix.lower() in BROWSER_FORMATS:
+        return Path(path).read_bytes(), mime_type(path), None
+    return decode(path, sr=PLAYBACK_RATE).y, "audio/wav", PLAYBACK_RATE

@@ -1,0 +1,156 @@
+"""Dataset: what the folder holds — clips per genre, durations and rates, a searchable clip
+table with a player, per-genre feature distributions and a 2-D map of every clip."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from genre import plots
+from genre.audio import AudioError
+from genre.features import FeatureConfig
+from genre.ui import cache, dataset_cache, state, widgets
+
+METHODS = {"pca": "PCA", "tsne": "t-SNE"}
+DEFAULT_FEATURE = "centroid_mean"
+
+
+def no_dataset() -> None:
+    folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
+    st.info(
+        f"No labelled clips found in `{folder}`.\n\n"
+        "**To get started**, either put GTZAN under `data/` in the project (one sub-folder of audio files "
+        "per genre, e.g. `data/genres/blues/blues.00000.au`) or type the folder that holds your dataset "
+        "in the sidebar under **Dataset folder**."
+    )
+
+
+def player(path: str, caption: str) -> None:
+    """An audio player for a dataset file, with a caption."""
+    try:
+        data, mime, rate = dataset_cache.clip_audio(path)
+    except (AudioError, OSError) as err:
+        st.error(f"Cannot play {caption}: {err}")
+        return
+    st.audio(data, format=mime, sample_rate=rate)
+    st.caption(caption)
+
+
+def overview(clips: pd.DataFrame) -> None:
+    info = dataset_cache.audio_info(clips)
+    counts = clips["label"].value_counts()
+    artists = clips["artist"].dropna().nunique()
+    total = info["seconds"].sum()
+    cols = st.columns(4)
+    cols[0].metric("Clips", len(clips))
+    cols[1].metric("Genres", len(counts))
+    cols[2].metric("Artists known", artists or "—", help="From a GTZANindex.txt (artist ::: title) in the folder.")
+    cols[3].metric("Total audio", f"{total / 3600:.1f} h" if total >= 3600 else f"{total / 60:.1f} min")
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown("**Clips per genre**")
+        st.plotly_chart(plots.genre_counts_bar(counts.to_dict()), key="dataset_counts")
+    with right:
+        st.markdown("**Durations**")
+        readable = info["seconds"].notna()
+        st.plotly_chart(plots.durations_histogram(info.loc[readable, "seconds"], clips.loc[readable, "label"]),
+                        key="dataset_durations")
+        rates = (info[readable].groupby(["samplerate", "channels"]).size().reset_index(name="clips")
+                 .astype({"samplerate": int, "channels": int}))
+        st.dataframe(rates.rename(columns={"samplerate": "sample rate (Hz)"}), hide_index=True)
+
+
+def browser(clips: pd.DataFrame) -> None:
+    st.subheader("Clips")
+    query = st.text_input("Search", key="dataset_search", placeholder="clip id, genre, artist or title",
+                          help="Case-insensitive; shows clips whose id, genre, artist or title contains the text.")
+    shown = clips[["clip_id", "label", "artist", "title"]]
+    if query:
+        text = shown.fillna("").astype(str).agg(" ".join, axis=1).str.lower()
+        shown = shown[text.str.contains(query.strip().lower(), regex=False)]
+    st.dataframe(shown.rename(columns={"clip_id": "clip", "label": "genre"}), hide_index=True, height=280,
+                 key="dataset_table")
+    st.caption(f"{len(shown)} of {len(clips)} clips")
+    if shown.empty:
+        return
+    labels = {i: widgets.clip_label(clips.loc[i]) for i in shown.index}
+    pick = st.selectbox("Play a clip", list(labels), format_func=labels.get, key="dataset_play",
+                        help="Pick any clip of the table above (the search narrows this list too).")
+    player(clips.loc[pick, "path"], f"{labels[pick]} ({clips.loc[pick, 'label']})")
+
+
+def distributions(table: dataset_cache.ClipTable) -> None:
+    st.subheader("Feature distributions per genre")
+    st.caption("Each point is a clip: the feature's mean over its 3-second segments.")
+    left, right = st.columns([3, 1])
+    names = table.names
+    feature = left.selectbox("Feature", names, key="dataset_feature",
+                             index=names.index(DEFAULT_FEATURE) if DEFAULT_FEATURE in names else 0,
+                             help="Named <group>[_<row>]_<stat>: e.g. mfcc_02_mean is the mean of the 2nd MFCC.")
+    kind = right.radio("Plot", ["box", "violin"], horizontal=True, key="dataset_plot_kind")
+    frame = table.frame
+    st.plotly_chart(plots.feature_by_genre(frame[feature], frame["label"], feature=feature, kind=kind,
+                                           hover=frame["clip_id"]), key="dataset_distribution")
+
+
+def clip_map(table: dataset_cache.ClipTable) -> None:
+    st.subheader("Map of the clips")
+    left, right = st.columns([1, 3])
+    method = left.radio("Projection", list(METHODS), format_func=METHODS.get, horizontal=True, key="dataset_map_method",
+                        help="PCA keeps the largest directions of variation; t-SNE keeps neighbours together "
+                             "(clusters are meaningful, distances between them less so).")
+    right.caption("Every clip's mean feature vector, standardised and projected to 2-D. Similar-sounding clips "
+                  "land close together. Hover a dot for the clip, **click it to play it**.")
+    frame = table.frame
+    with st.spinner(f"Computing the {METHODS[method]} map…"):
+        xy = dataset_cache.projection(frame[table.names].to_numpy(), method)
+    fig = plots.clip_map(xy, frame["label"], clip_ids=frame["clip_id"], artists=frame["artist"],
+                         titles=frame["title"], method=method)
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="dataset_map")
+    points = event["selection"]["points"] if event else []
+    if not points:
+        st.caption("No clip selected yet: click a dot.")
+        return
+    row = frame.iloc[int(points[0]["customdata"][0])]
+    player(row["path"], f"{widgets.clip_label(row)} ({row['label']})")
+
+
+def problems(clips: pd.DataFrame, table: dataset_cache.ClipTable | None) -> None:
+    """Files that were skipped, and why."""
+    failed = list(table.failed) if table else []
+    ignored = clips.attrs.get("ignored", [])
+    if not failed and not ignored:
+        return
+    with st.expander(f"Files that could not be used ({len(failed)} failed extraction, {len(ignored)} ignored)"):
+        if failed:
+            st.markdown("**Feature extraction failed** — these clips are left out of the plots and of training.")
+            st.dataframe(pd.DataFrame(failed, columns=["path", "reason"]), hide_index=True)
+        if ignored:
+            st.markdown("**Ignored** — not audio, or not inside a genre folder.")
+            st.dataframe(pd.DataFrame(ignored, columns=["file", "reason"]), hide_index=True)
+
+
+def main() -> None:
+    st.title("Dataset")
+    root = state.dataset_dir()
+    clips = cache.discover(root) if root else None
+    if clips is None:
+        no_dataset()
+        return
+    st.caption(f"`{root}` · one sub-folder per genre")
+    overview(clips)
+    st.divider()
+    browser(clips)
+    st.divider()
+    table = dataset_cache.clip_table(clips, FeatureConfig())
+    if table.computed:
+        st.toast(f"Extracted features of {table.computed} clips; they are cached for your next visit.")
+    if table.frame.empty:
+        st.warning("No clip could be featurised, so there are no distributions or map; see the list below.")
+    else:
+        distributions(table)
+        st.divider()
+        clip_map(table)
+    problems(clips, table)
+
+
+main()
