@@ -47,6 +47,8 @@ def _build(args, config: FeatureConfig):
     from genre.store import FeatureStore
 
     df = discover(args.dir)
+    for rel, reason in df.attrs.get("ignored", []):
+        print(f"ignored {rel}: {reason}", file=sys.stderr)
     if df.empty:
         raise ValueError(f"no audio files in label folders under {args.dir}")
     result = FeatureStore().build(df["path"], config, n_jobs=args.jobs, progress=_progress("features"))

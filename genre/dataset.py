@@ -25,6 +25,12 @@ def _walk_audio(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     found, ignored = [], []
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(folder)
+        for d in [d for d in dirs if (here / d).is_symlink()]:
+            ignored.append((str((here / d).relative_to(root)), "link to a folder (not followed)"))
+            dirs.remove(d)
+        if here != root and not dirs and not any(not f.startswith(".") for f in files):
+            ignored.append((str(here.relative_to(root)) + "/", "empty folder (no audio files)"))
         for name in sorted(files):
             path = Path(folder) / name
             if name.startswith("."):
