@@ -56,7 +56,7 @@ def _dataset_status() -> None:
     clips = cache.discover(root) if root else None
     if clips is None:
         folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
-        st.info(f"No clips found in `{folder}`. Put GTZAN under data/ or set the folder in the sidebar "
+        st.info(f"No clips in `{folder}` yet: put GTZAN under data/ or set the folder in the sidebar "
                 "(one sub-folder of audio files per genre).")
         return
     counts = clips["label"].value_counts().sort_index()

@@ -1,7 +1,8 @@
 """Nearest dataset clips in a model's feature (or embedding) space.
 
-Each clip is one vector: the mean of its per-segment feature rows. Vectors are standardised
-with the dataset's own mean and spread, then compared by cosine similarity (1 = same direction).
+Each clip is one vector: the mean of its per-segment feature rows (as in ``genre.maps``).
+Vectors are standardised with the dataset's own mean and spread, then compared by cosine
+similarity (1 = same direction).
 """
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from genre.features import FeatureConfig
+from genre.maps import clip_matrix
 from genre.pipeline import ClipFeatures
 from genre.store import FeatureStore, Progress
 
 
 def clip_vector(feats: ClipFeatures) -> np.ndarray:
-    """Mean feature row of a clip: (n_features,) float32."""
-    return feats.rows.mean(axis=0).astype(np.float32)
+    """Mean feature row of a clip: (n_features,) float32, as a row of ``maps.clip_matrix``."""
+    return np.asarray(feats.rows, dtype=np.float64).mean(axis=0).astype(np.float32)
 
 
 @dataclass
@@ -55,9 +57,8 @@ class NeighbourIndex:
         """Features of every clip (``clips``: a discover() table) from the feature store,
         computing missing ones in parallel, then :meth:`fit`."""
         result = (store or FeatureStore()).build(clips["path"].tolist(), config, n_jobs=n_jobs, progress=progress)
-        keep = clips[clips["path"].isin(result.features)]
-        vectors = np.stack([clip_vector(result.features[p]) for p in keep["path"]]) if len(keep) else np.zeros((0, 0))
-        return cls.fit(keep, vectors, result.failed)
+        vectors, kept = clip_matrix(clips, result.features)
+        return cls.fit(clips.iloc[kept], vectors, result.failed)
 
     def __len__(self) -> int:
         return len(self.clips)

@@ -1,0 +1,85 @@
+"""Home page (streamlit_app.py) through AppTest: model card, dataset status, quick prediction,
+and no TensorFlow import while nothing is predicted."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, SR, synth
+from genre.models import DEFAULT_MODEL_DIR
+from genre.ui import state
+
+APP = str(ROOT / "streamlit_app.py")
+
+
+def _app(monkeypatch, data_dir) -> AppTest:
+    monkeypatch.setenv("GENRE_DATA_DIR", str(data_dir))
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def _wav(kind: str = "beats", seconds: float = 4.0) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, synth(kind, seconds=seconds), SR, format="WAV")
+    return buf.getvalue()
+
+
+def test_home_without_dataset_says_what_to_do(monkeypatch, tmp_path):
+    at = _app(monkeypatch, tmp_path).run()
+    assert not at.exception
+    assert at.title[0].value.endswith("genre")
+    assert any("put GTZAN under data/ or set the folder in the sidebar" in i.value for i in at.info)
+    assert [m.label for m in at.metric] == ["Validation accuracy", "Balanced accuracy"]
+    text = " ".join(m.value for m in at.markdown)
+    assert "handcrafted" in text and "blues" in text and "rock" in text
+    assert at.sidebar.text_input[0].value == str(tmp_path)
+
+
+def test_home_counts_clips_per_genre(monkeypatch, tiny_dataset):
+    at = _app(monkeypatch, tiny_dataset).run()
+    assert not at.exception and not at.info
+    counts = at.dataframe[0].value
+    assert dict(zip(counts["genre"], counts["clips"])) == {"beats": 6, "buzz": 6, "tones": 6}
+    assert any("18 clips" in m.value for m in at.markdown)
+
+
+def test_home_notes_a_card_without_metrics(monkeypatch, tmp_path):
+    plain = tmp_path / "models" / "plain"
+    shutil.copytree(DEFAULT_MODEL_DIR, plain)
+    card = json.loads((plain / "card.json").read_text())
+    card["metrics"] = {}
+    (plain / "card.json").write_text(json.dumps(card))
+    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
+    at = _app(monkeypatch, tmp_path).run()
+    assert not at.exception
+    assert any("no validation metrics" in i.value for i in at.info)
+    assert not at.metric
+
+
+def test_home_quick_prediction_shows_top3(monkeypatch, tmp_path):
+    at = _app(monkeypatch, tmp_path).run()
+    at.file_uploader[0].set_value(("clip.wav", _wav(), "audio/wav")).run()
+    assert not at.exception and not at.error
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    labels = json.loads((DEFAULT_MODEL_DIR / "card.json").read_text())["labels"]
+    assert len(bars["y"]) == 3 and set(bars["y"]) <= set(labels)
+
+
+def test_home_does_not_import_tensorflow(tiny_dataset):
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60).run()\n"
+        "assert not at.exception, at.exception\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "GENRE_DATA_DIR": str(tiny_dataset)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,108 @@
+"""Predict page through AppTest: upload, browser recording, dataset clip, unusable audio and
+a broken model that falls back to the default."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+import soundfile as sf
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, SR, synth
+from genre.models import DEFAULT_MODEL_DIR
+from genre.ui import state
+
+LABELS = json.loads((DEFAULT_MODEL_DIR / "card.json").read_text())["labels"]
+
+
+def _wav(kind: str = "buzz", seconds: float = 7.0) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, synth(kind, seconds=seconds), SR, format="WAV")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def predict_page(monkeypatch, tmp_path) -> AppTest:
+    monkeypatch.setenv("GENRE_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    return at.switch_page("pages/predict.py").run()
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _assert_prediction_shown(at: AppTest) -> list[dict]:
+    assert not at.exception and not at.error
+    figures = _figures(at)
+    bars = figures[0]["data"][0]
+    assert bars["type"] == "bar" and sorted(bars["y"]) == sorted(LABELS)
+    assert at.markdown[0].value.startswith("#### ") and at.markdown[0].value.split()[1] in LABELS
+    return figures
+
+
+def test_page_states_the_upload_limit(predict_page):
+    at = predict_page
+    assert not at.exception
+    assert f"up to {st.get_option('server.maxUploadSize')} MB" in at.caption[0].value
+    assert at.info[0].value.startswith("Upload a clip")
+    assert at.radio[0].options == ["Upload a file", "Record"]  # no dataset in this folder
+
+
+def test_upload_shows_probabilities_timeline_and_spectrogram(predict_page):
+    at = predict_page
+    at.file_uploader[0].set_value(("song.wav", _wav(seconds=7.0), "audio/wav")).run()
+    figures = _assert_prediction_shown(at)
+    types = [f["data"][0]["type"] for f in figures]
+    assert types == ["bar", "heatmap", "heatmap"]  # bars, timeline (2 segments), mel spectrogram
+    assert figures[2]["layout"]["xaxis"]["title"]["text"] == "time (s)"
+    assert {m.label: m.value for m in at.metric}["Duration"] == "7.0 s"
+    assert any(c.value.startswith("Why: ") for c in at.caption)
+
+
+def test_recording_shows_probabilities(predict_page):
+    at = predict_page
+    at.radio[0].set_value("record").run()
+    assert at.audio_input[0].sample_rate == 44100
+    at.audio_input[0].set_value(("recording.wav", _wav("tones", seconds=4.0), "audio/wav")).run()
+    figures = _assert_prediction_shown(at)
+    assert [f["data"][0]["type"] for f in figures] == ["bar", "heatmap"]  # one segment: no timeline
+
+
+def test_unusable_audio_is_an_error_not_a_traceback(predict_page):
+    at = predict_page
+    at.file_uploader[0].set_value(("notes.wav", b"these are not audio bytes" * 10, "audio/wav")).run()
+    assert not at.exception
+    assert "not audio in a supported format" in at.error[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_broken_model_falls_back_to_default_with_warning(monkeypatch, tmp_path):
+    broken = tmp_path / "models" / "broken"
+    broken.mkdir(parents=True)
+    shutil.copy(DEFAULT_MODEL_DIR / "card.json", broken / "card.json")
+    (broken / "model.keras").write_bytes(b"not a zip file")
+    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setenv("GENRE_DATA_DIR", str(tmp_path))
+    # AppTest runs a switched-to page without the entry script (no sidebar), so the sidebar's
+    # choice is put in the session state directly.
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/predict.py")
+    at.session_state[state.MODEL_KEY] = "broken"
+    at.run()
+    assert "Model **broken**" in at.caption[0].value
+    at.file_uploader[0].set_value(("song.wav", _wav(), "audio/wav")).run()
+    assert any("damaged" in w.value and "default model instead" in w.value for w in at.warning)
+    _assert_prediction_shown(at)
+    assert at.caption[-1].value.startswith("Predicted by model default")
+
+
+def test_dataset_clip_can_be_predicted(monkeypatch, tiny_dataset):
+    monkeypatch.setenv("GENRE_DATA_DIR", str(tiny_dataset))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.switch_page("pages/predict.py").run()
+    at.radio[0].set_value("dataset").run()
+    assert at.selectbox[0].options == ["beats", "buzz", "tones"]
+    _assert_prediction_shown(at)
