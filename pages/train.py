@@ -43,8 +43,9 @@ def keep_settings() -> None:
     st.session_state[KEPT] = {key: st.session_state[key] for key in DEFAULTS if key in st.session_state}
 
 
-def settings(root, clips: pd.DataFrame, busy: bool) -> jobs.TrainRequest | None:
-    """The setting widgets; returns the request to train, or None if a setting is invalid."""
+def settings(root) -> jobs.TrainRequest | None:
+    """The setting widgets; returns the request to train, or None if a setting is invalid.
+    They stay editable during a run (it keeps the settings it started with)."""
     kinds = jobs.feature_kinds()
     splits = ["artist", "stratified"] + (["lists"] if find_split_lists(root) else [])
     restore_settings({"train_features": kinds, "train_split": splits})
@@ -53,40 +54,40 @@ def settings(root, clips: pd.DataFrame, busy: bool) -> jobs.TrainRequest | None:
 
     st.subheader("1 · Features and model")
     a, b, c = st.columns(3)
-    kind = a.selectbox("Feature set", kinds, format_func=FEATURES.get, key="train_features", disabled=busy,
+    kind = a.selectbox("Feature set", kinds, format_func=FEATURES.get, key="train_features",
                        help="What the model hears. Features are extracted once per setting and cached on disk.")
-    family = b.radio("Model", families, format_func=FAMILIES.get, key="train_family", disabled=busy,
+    family = b.radio("Model", families, format_func=FAMILIES.get, key="train_family",
                      help="MLP: dense layers on the feature rows of each segment. CNN: convolutions on the log-mel "
                           "spectrogram of each segment (hand-crafted set only; slower).")
     segment = c.number_input("Segment length (s)", min_value=1.0, max_value=15.0, step=0.5, key="train_segment",
-                             disabled=busy or kind != jobs.HANDCRAFTED,
+                             disabled=kind != jobs.HANDCRAFTED,
                              help="Clips are cut into segments of this length; each is one training example and "
                                   "a clip's prediction averages its segments. MusiCNN uses its own 3 s patches.")
 
     st.subheader("2 · Hyper-parameters")
     cols = st.columns(5)
     hidden = cols[0].text_input("Hidden layers" if family == "mlp" else "Filters per block", key=f"train_hidden_{family}",
-                                disabled=busy, help="Comma-separated: units per dense layer (MLP) or filters per "
+                                help="Comma-separated: units per dense layer (MLP) or filters per "
                                                     "convolution block (CNN), e.g. 256,128.")
-    dropout = cols[1].slider("Dropout", 0.0, 0.8, step=0.05, key="train_dropout", disabled=busy,
+    dropout = cols[1].slider("Dropout", 0.0, 0.8, step=0.05, key="train_dropout",
                              help="Share of units switched off at random while training; fights over-fitting.")
     lr = cols[2].select_slider("Learning rate", LEARNING_RATES, key="train_lr", format_func=lambda v: f"{v:g}",
-                               disabled=busy, help="Step size of the Adam optimiser.")
-    epochs = cols[3].number_input("Epochs", min_value=1, max_value=1000, step=5, key="train_epochs", disabled=busy,
+                               help="Step size of the Adam optimiser.")
+    epochs = cols[3].number_input("Epochs", min_value=1, max_value=1000, step=5, key="train_epochs",
                                   help="Passes over the training data at most; training stops earlier when the "
                                        "validation loss has not improved for 10 epochs (best weights are kept).")
-    batch = cols[4].select_slider("Batch size", [16, 32, 64, 128, 256], key="train_batch", disabled=busy,
+    batch = cols[4].select_slider("Batch size", [16, 32, 64, 128, 256], key="train_batch",
                                   help="Segments per gradient step.")
 
     st.subheader("3 · Validation split")
     a, b, c = st.columns([2, 1, 1])
-    split = a.radio("Split", splits, format_func=SPLITS.get, horizontal=True, key="train_split", disabled=busy,
+    split = a.radio("Split", splits, format_func=SPLITS.get, horizontal=True, key="train_split",
                     help="By artist: no artist on both sides, the honest estimate for GTZAN (it repeats artists). "
                          "Stratified: random clips, same genre mix on both sides. List files: the "
                          "splits/*_filtered.txt lists shipped beside the dataset.")
-    valid = b.slider("Validation share", 0.1, 0.5, step=0.05, key="train_valid", disabled=busy or split == "lists",
+    valid = b.slider("Validation share", 0.1, 0.5, step=0.05, key="train_valid", disabled=split == "lists",
                      help="Share of clips held out to measure the model.")
-    seed = c.number_input("Seed", min_value=0, max_value=10_000, key="train_seed", disabled=busy,
+    seed = c.number_input("Seed", min_value=0, max_value=10_000, key="train_seed",
                           help="Same seed, same split and initial weights.")
     keep_settings()
     try:
@@ -111,9 +112,21 @@ def start(job: jobs.Job, request: jobs.TrainRequest) -> None:
     st.rerun()
 
 
+def describe(request: jobs.TrainRequest) -> str:
+    """One line on what a run trains."""
+    spec, config = request.spec, request.config
+    features = (f"hand-crafted features, {config.segment_seconds:g} s segments" if config.kind == jobs.HANDCRAFTED
+                else f"{config.kind} embeddings")
+    split = SPLITS[request.split] + ("" if request.split == "lists" else f", {request.valid_fraction:.0%} held out")
+    return (f"{features} · {spec.family.upper()} {','.join(map(str, spec.hidden))} · dropout {spec.dropout:g} · "
+            f"learning rate {spec.learning_rate:g} · batch {spec.batch_size} · {split} · seed {request.seed}")
+
+
 def live(job: jobs.Job, was_active: bool) -> None:
     """Progress, curves and the Stop button; reruns the whole page when the run ends."""
     snap = job.snapshot()
+    if snap.request is not None:
+        st.caption(f"{'This run' if snap.active else 'Last run'}: {describe(snap.request)}")
     if snap.active and snap.phase != "training":
         done, total = snap.progress
         st.progress(done / total if total else 0.0,
@@ -196,7 +209,7 @@ def results(snap: jobs.JobSnapshot) -> None:
         st.plotly_chart(plots.confusion_heatmap(report["confusion"], report["labels"]), key="train_confusion")
     with right:
         st.markdown("**Per genre**")
-        table = pd.DataFrame(report["per_class"]).T.rename_axis("genre").reset_index()
+        table = pd.DataFrame.from_dict(report["per_class"], orient="index").rename_axis("genre").reset_index()
         st.dataframe(table, hide_index=True, column_config={
             k: st.column_config.NumberColumn(k, format="%.2f") for k in ("precision", "recall", "f1")})
     if outcome.failed:
@@ -222,7 +235,7 @@ def main() -> None:
     else:
         counts = clips["label"].value_counts()
         st.caption(f"`{root}` · {len(clips)} clips in {len(counts)} genres")
-        request = settings(root, clips, snap.active)
+        request = settings(root)
     label = "Training…" if snap.active else "Start training"
     if st.button(label, type="primary", disabled=snap.active or request is None, key="train_start",
                  help="Runs in the background: you can visit other pages meanwhile."):
