@@ -36,7 +36,8 @@ def _walk_audio(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
             if name.startswith("."):
                 continue
             if path.suffix.lower() not in AUDIO_EXTENSIONS:
-                if path.name not in METADATA_FILENAMES and path.suffix.lower() not in {".txt", ".md", ".csv", ".json"}:
+                quiet = {".txt", ".md", ".csv", ".json", ".npz"}  # notes, metadata, the feature cache
+                if path.name not in METADATA_FILENAMES and path.suffix.lower() not in quiet:
                     ignored.append((str(path.relative_to(root)), "not an audio file"))
                 continue
             if path.parent == root:
