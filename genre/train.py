@@ -87,7 +87,9 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
                 spec: ModelSpec, *, listener: EpochListener | None = None, stop: threading.Event | None = None,
                 seed: int = 0, data_info: dict | None = None) -> TrainResult:
     """Train ``spec`` on the training side of ``split``; early-stop on validation loss (best
-    weights restored); return the model, its card and the clip-level validation report."""
+    weights restored); return the model, its card and the clip-level validation report.
+    With an empty validation side (a final fit on all data) it runs ``spec.epochs`` epochs and
+    the report is empty."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -95,7 +97,7 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
     labels = sorted(df.iloc[np.concatenate([split.train, split.valid])]["label"].unique())
     input_kind = "log_mel" if spec.family == "cnn" else "rows"
     train = stack_segments(df, features, split.train, labels, input=input_kind)
-    valid = stack_segments(df, features, split.valid, labels, input=input_kind)
+    valid = stack_segments(df, features, split.valid, labels, input=input_kind) if len(split.valid) else None
     present = np.unique(train.y)
     weights = compute_class_weight("balanced", classes=present, y=train.y)
     class_weight = {int(c): float(w) for c, w in zip(present, weights)}
@@ -103,21 +105,28 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
         model = build_cnn(train.x.shape[1:], len(labels), spec, train_patches=train.x)
     else:
         model = build_mlp(train.x.shape[1], len(labels), spec, train_rows=train.x)
-    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
-    history = model.fit(train.x, train.y, validation_data=(valid.x, valid.y), epochs=spec.epochs,
-                        batch_size=spec.batch_size, class_weight=class_weight, verbose=0,
-                        callbacks=[early, epoch_callback(listener, stop)])
-    probs = model.predict(valid.x, batch_size=256, verbose=0)
-    ids, clip_probs = clip_probabilities(probs, valid.clip)
-    true = df.iloc[ids]["label"].tolist()
-    report = classification_report(true, [labels[i] for i in clip_probs.argmax(1)], labels)
+    callbacks = [epoch_callback(listener, stop)]
+    if valid is not None:
+        callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
+                                                          restore_best_weights=True))
+    history = model.fit(train.x, train.y, validation_data=(valid.x, valid.y) if valid is not None else None,
+                        epochs=spec.epochs, batch_size=spec.batch_size, class_weight=class_weight, verbose=0,
+                        callbacks=callbacks)
+    report, valid_ids = {}, []
+    if valid is not None:
+        probs = model.predict(valid.x, batch_size=256, verbose=0)
+        ids, clip_probs = clip_probabilities(probs, valid.clip)
+        report = classification_report(df.iloc[ids]["label"].tolist(),
+                                       [labels[i] for i in clip_probs.argmax(1)], labels)
+        valid_ids = df.iloc[ids]["clip_id"].tolist()
     epochs_run = len(history.history.get("loss", []))
     first = next(iter(features.values()))
     card = ModelCard(
         labels=labels, feature_config=config.to_dict(), spec=spec.to_dict(), input=input_kind,
         split={**split.info, "train_clip_ids": df.iloc[np.unique(train.clip)]["clip_id"].tolist(),
-               "valid_clip_ids": df.iloc[ids]["clip_id"].tolist()},
+               "valid_clip_ids": valid_ids},
         metrics={"validation": report, "epochs_run": epochs_run,
+                 "best_epoch": int(np.argmin(history.history["val_loss"])) + 1 if valid is not None else epochs_run,
                  "stopped_by_user": bool(stop is not None and stop.is_set())},
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
         data=data_info or {}, feature_names=first.names if input_kind == "rows" else [],
