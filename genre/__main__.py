@@ -137,6 +137,7 @@ def _audio_files(path: Path) -> list[Path]:
 def cmd_predict(args) -> int:
     from genre.audio import decode, ensure_audible
     from genre.models import load_model, read_card
+    from genre.backbones.embeddings import top_tags
     from genre.predict import predict_decoded
 
     single = Path(args.path).is_file()
@@ -160,7 +161,9 @@ def cmd_predict(args) -> int:
             failed += 1
             print(f"skipped {path}: {err}", file=sys.stderr)
             continue
-        print(f"{path}\t{pred.genre}\t{pred.confidence:.3f}" + ("\t(not sure)" if pred.unsure else ""))
+        tags = ", ".join(tag for tag, _ in top_tags(pred.features, card.config, k=3))
+        print(f"{path}\t{pred.genre}\t{pred.confidence:.3f}" + ("\t(not sure)" if pred.unsure else "")
+              + (f"\ttags: {tags}" if tags else ""))
         rows.append([str(path), pred.genre, f"{pred.confidence:.4f}", *(f"{p:.4f}" for p in pred.probs)])
     if args.csv:
         with open(args.csv, "w", newline="") as fh:

@@ -47,3 +47,14 @@ def clip_features(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
     starts = np.arange(len(rows), dtype=np.float32) * config.segment_seconds
     return ClipFeatures(rows, starts, _names(config, outputs), len(y) / config.sr,
                         extras={"tags": outputs["tags"]})
+
+
+def top_tags(feats: ClipFeatures, config: FeatureConfig, *, k: int = 5) -> list[tuple[str, float]]:
+    """The clip's ``k`` most probable MusiCNN tags (mean over patches), e.g. ('guitar', 0.41);
+    empty for features without backbone tags."""
+    tags = (feats.extras or {}).get("tags")
+    if tags is None or config.kind == "handcrafted" or not len(tags):
+        return []
+    mean = np.asarray(tags).mean(axis=0)
+    labels = tag_labels(config)
+    return [(labels[i], float(mean[i])) for i in np.argsort(mean)[::-1][:k]]
