@@ -71,14 +71,16 @@ class NeighbourIndex:
                              "were they computed with another feature config?")
         return self._neighbours(self.scaler.transform(vector.reshape(1, -1)), k)
 
-    def neighbours_of(self, path: str, *, k: int = 5) -> pd.DataFrame | None:
-        """Like :meth:`query` for an indexed dataset clip, leaving the clip itself out;
-        None if ``path`` is not in the index."""
+    def neighbours_of(self, path: str, *, k: int = 5, other_artists: bool = False) -> pd.DataFrame | None:
+        """Like :meth:`query` for an indexed dataset clip, leaving the clip itself out (and, with
+        ``other_artists``, every clip by its artist when known); None if ``path`` is not indexed."""
         hits = np.flatnonzero(self.clips["path"].to_numpy() == str(path))
         if not len(hits):
             return None
-        out = self._neighbours(self.scaled[hits[:1]], k + 1)
-        return out[out["path"] != str(path)].head(k).reset_index(drop=True)
+        artist = self.clips["artist"].iloc[hits[0]] if other_artists else None
+        out = self._neighbours(self.scaled[hits[:1]], len(self) if artist else k + 1)
+        keep = (out["path"] != str(path)) & ((out["artist"] != artist) if artist else True)
+        return out[keep].head(k).reset_index(drop=True)
 
     def _neighbours(self, x: np.ndarray, k: int) -> pd.DataFrame:
         dist, idx = self.nn.kneighbors(x, n_neighbors=min(k, len(self)))

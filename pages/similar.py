@@ -58,11 +58,14 @@ def main() -> None:
     left, right = st.columns([3, 1])
     with left:
         clip = widgets.audio_source("similar", sources=("dataset", "upload"))
-    k = right.slider("Neighbours", 3, 12, 6)
+    with right:
+        k = st.slider("Neighbours", 3, 12, 6)
+        other_artists = st.toggle("Other artists only", help="GTZAN holds several clips per artist; hide the "
+                                  "query's artist to see which genre its sound is closest to.")
     if clip is None:
         return
     widgets.play(clip)
-    neighbours = index.neighbours_of(clip.path, k=k) if clip.path else None
+    neighbours = index.neighbours_of(clip.path, k=k, other_artists=other_artists) if clip.path else None
     if neighbours is None:
         vector = cache.query_vector(clip.data, name=clip.name, config=config)
         if vector is None:

@@ -75,3 +75,13 @@ def test_similar_page_without_dataset_says_what_to_do(monkeypatch, tmp_path):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/similar.py").run()
     assert not at.exception and not at.button
     assert "put GTZAN under data/ or set the folder in the sidebar" in at.info[0].value
+
+
+def test_neighbours_can_skip_the_query_artist():
+    clips = _clips(6).assign(artist=["x", "x", "x", "y", "y", None])
+    vectors = np.eye(6) + 0.01
+    vectors[1] += vectors[0]  # clip 1 (same artist as 0) is the nearest to clip 0
+    index = NeighbourIndex.fit(clips, vectors)
+    assert index.neighbours_of("/d/0.wav", k=1)["path"].iloc[0] == "/d/1.wav"
+    others = index.neighbours_of("/d/0.wav", k=5, other_artists=True)
+    assert len(others) == 3 and "x" not in set(others["artist"])  # y, y and the unknown artist
