@@ -7,6 +7,7 @@ cached functions themselves never draw anything (Streamlit would replay it on ev
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +16,11 @@ import pandas as pd
 import streamlit as st
 
 from genre import dataset as ds
-from genre.audio import AudioError, Decoded, decode, ensure_audible
+from genre.audio import AudioError, Decoded, decode
 from genre.features import FeatureConfig, Frames, extract
 from genre.models import CARD_FILE, DEFAULT_MODEL_DIR, LoadedModel, ModelError, load_model
-from genre.pipeline import clip_features, features_of
-from genre.predict import Prediction, predict_features
+from genre.pipeline import features_of
+from genre.predict import Prediction, predict_decoded
 from genre.similar import NeighbourIndex, clip_vector
 from genre.ui import state
 
@@ -58,19 +59,21 @@ def active_model() -> LoadedModel:
                 st.error(f"{err} Reinstall models/default (e.g. `git checkout models/default`).")
                 st.stop()
             st.warning(f"{err} Using the shipped default model instead.")
-            return active_default()
+            return _load_model(str(DEFAULT_MODEL_DIR), card_mtime(DEFAULT_MODEL_DIR))
 
 
-def active_default() -> LoadedModel:
-    return _load_model(str(DEFAULT_MODEL_DIR), card_mtime(DEFAULT_MODEL_DIR))
-
-
-def _tree_stamp(root: Path) -> tuple:
-    """Modification times of ``root`` and its sub-folders: changes when clips are added or removed."""
-    try:
-        return tuple((p.name, p.stat().st_mtime_ns) for p in [root, *sorted(root.iterdir())] if p.is_dir())
-    except OSError:
-        return ()
+def _tree_stamp(root: Path, depth: int = 3) -> tuple:
+    """Modification times of the folders under ``root`` down to ``depth`` levels: they change
+    when clips are added, removed or renamed."""
+    stamp = []
+    for folder, dirs, _ in os.walk(root):
+        level = len(Path(folder).relative_to(root).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if level < depth else []
+        try:
+            stamp.append((folder, os.stat(folder).st_mtime_ns))
+        except OSError:
+            continue
+    return tuple(stamp)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -111,9 +114,7 @@ def _analyse(key: str, model_path: str, mtime: float, _data: bytes, _name: str) 
     model = _load_model(model_path, mtime)
     config = model.card.config
     decoded = decode(_data, sr=config.sr, name=_name)
-    ensure_audible(decoded.y, name=_name)
-    prediction = predict_features(model, clip_features(decoded.y, config))
-    prediction.decoded = decoded
+    prediction = predict_decoded(model, decoded, name=_name)
     view = decoded.y[: int(VIEW_SECONDS * decoded.sr)]
     frames = extract(view, FeatureConfig(sr=decoded.sr, groups=("mel",)))
     return Analysis(prediction, frames, model.name, config)
