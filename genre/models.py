@@ -205,12 +205,23 @@ def save_model(keras_model, card: ModelCard, target: str | Path, *, overwrite: b
         keras_model.save(tmp / MODEL_FILE)
         (tmp / CARD_FILE).write_text(json.dumps(asdict(card), indent=1, default=_json_default))
         if target.exists():
+            # Two renames: a process killed between them leaves the previous model in
+            # .old-<name>-*/model, which list_models() puts back.
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".old-{target.name}-"))
             os.replace(target, old / "model")
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                _restore_interrupted(target.parent)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError as err:  # another session saved the same name meanwhile
+                if target.exists():
+                    raise ModelError(f"a model named {target.name!r} already exists; choose another name") from err
+                raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -278,12 +289,26 @@ def unknown_labels(model_labels, dataset_labels) -> list[str]:
     return sorted(data - known)
 
 
+def _restore_interrupted(root: Path) -> None:
+    """Put back every model whose overwrite was stopped between save_model's two renames."""
+    for old in root.glob(".old-*"):
+        name = old.name[len(".old-"):].rsplit("-", 1)[0]
+        if name and (old / "model").is_dir() and not (root / name).exists():
+            try:
+                os.replace(old / "model", root / name)
+                old.rmdir()
+            except OSError:
+                continue
+
+
 def list_models(root: str | Path = MODELS_DIR) -> list[Path]:
     """Model directories under ``root`` (those with a card), default first; temporary and
-    half-written directories (names starting with '.') are never listed."""
+    half-written directories (names starting with '.') are never listed, and a model whose
+    overwrite was interrupted is restored first."""
     root = Path(root)
     if not root.is_dir():
         return []
+    _restore_interrupted(root)
     found = [p for p in sorted(root.iterdir())
              if p.is_dir() and not p.name.startswith(".") and (p / CARD_FILE).is_file() and (p / MODEL_FILE).is_file()]
     return sorted(found, key=lambda p: (p.name != "default", p.name))
