@@ -106,3 +106,31 @@ def test_dataset_clip_can_be_predicted(monkeypatch, tiny_dataset):
     at.radio[0].set_value("dataset").run()
     assert at.selectbox[0].options == ["beats", "buzz", "tones"]
     _assert_prediction_shown(at)
+
+
+def _view_script():
+    import numpy as np
+
+    from genre.backbones.embeddings import backbone_config
+    from genre.pipeline import ClipFeatures
+    from genre.predict import Prediction
+    from genre.ui import widgets
+
+    probs = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]])
+    tags = np.zeros((3, 4))
+    tags[:, 2], tags[:, 0], tags[:, 1] = 0.9, 0.5, 0.2
+    feats = ClipFeatures(np.zeros((3, 2), np.float32), np.arange(3) * 3.0, ["a", "b"], 9.0, extras={"tags": tags})
+    widgets.prediction_view(Prediction(["blues", "jazz", "rock"], probs.mean(axis=0), probs, feats.starts, feats),
+                            config=backbone_config("MSD_musicnn"))
+
+
+def test_prediction_view_explains_an_unsure_backbone_prediction(monkeypatch):
+    from genre.backbones import embeddings
+
+    monkeypatch.setattr(embeddings, "tag_labels", lambda config: ["guitar", "slow", "drums", "piano"])
+    at = AppTest.from_function(_view_script, default_timeout=30).run()
+    assert not at.exception
+    assert at.warning[0].value.startswith("Not sure: the best guess has only 43%")
+    why = at.caption[0].value
+    assert why == "Why: 2 of 3 segments voted rock, 1 blues. MusiCNN hears: drums, guitar, slow, piano."
+    assert [f["data"][0]["type"] for f in _figures(at)] == ["bar", "heatmap"]
