@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,11 +80,11 @@ class FeatureStore:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError):
-            return None
-        extras = {k[6:]: v for k, v in arrays.items() if k.startswith("extra_")}
-        return ClipFeatures(arrays["rows"], arrays["starts"], [str(n) for n in arrays["names"]],
-                            float(arrays["seconds"]), arrays.get("log_mel"), extras or None)
+            extras = {k[6:]: v for k, v in arrays.items() if k.startswith("extra_")}
+            return ClipFeatures(arrays["rows"], arrays["starts"], [str(n) for n in arrays["names"]],
+                                float(arrays["seconds"]), arrays.get("log_mel"), extras or None)
+        except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile):
+            return None  # damaged or foreign entry (a killed copy, a full disk): recomputed
 
     def save(self, digest: str, config: FeatureConfig, feats: ClipFeatures) -> None:
         arrays = {"rows": feats.rows, "starts": feats.starts, "names": np.array(feats.names),
