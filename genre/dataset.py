@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 AUDIO_EXTENSIONS = {".wav", ".au", ".ogg", ".oga", ".opus", ".flac", ".mp3", ".aiff", ".aif"}
 METADATA_FILENAMES = ("GTZANindex.txt",)
@@ -119,6 +118,8 @@ def split_stratified(df: pd.DataFrame, *, valid_fraction: float = 0.2, seed: int
     counts = df["label"].value_counts()
     rare = df["label"].map(counts).to_numpy() < 2
     idx = np.flatnonzero(~rare)
+    from sklearn.model_selection import train_test_split  # lazy: discover() alone stays light
+
     train, valid = train_test_split(idx, test_size=valid_fraction, random_state=seed,
                                     stratify=df["label"].to_numpy()[idx])
     train = np.sort(np.concatenate([train, np.flatnonzero(rare)]))
@@ -128,6 +129,8 @@ def split_stratified(df: pd.DataFrame, *, valid_fraction: float = 0.2, seed: int
 def grouped_folds(df: pd.DataFrame, *, n_splits: int = 5, seed: int = 0) -> list[Split]:
     """Artist-grouped, genre-stratified folds for cross-validation (no artist in two folds)."""
     n_splits = max(2, min(n_splits, df["label"].value_counts().max(), len(set(_groups(df)))))
+    from sklearn.model_selection import StratifiedGroupKFold
+
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [
         Split(tr, va, {"kind": "artist-fold", "fold": i, "n_splits": n_splits, "seed": seed})

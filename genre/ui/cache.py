@@ -10,6 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,10 @@ from genre.features import FeatureConfig, Frames, extract
 from genre.models import CARD_FILE, DEFAULT_MODEL_DIR, LoadedModel, ModelError, load_model
 from genre.pipeline import features_of
 from genre.predict import Prediction, predict_decoded
-from genre.similar import NeighbourIndex, clip_vector
 from genre.ui import state
+
+if TYPE_CHECKING:  # genre.similar imports scikit-learn (~2 s): only the Similar page pays for it
+    from genre.similar import NeighbourIndex
 
 VIEW_SECONDS = 30.0
 """Length (s) of audio shown as frame-level features and spectrograms."""
@@ -151,6 +154,8 @@ def clip_frames(data: bytes, *, name: str, seconds: float = VIEW_SECONDS) -> tup
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _clip_vector(key: str, config_digest: str, _config: FeatureConfig, _data: bytes, _name: str) -> np.ndarray:
+    from genre.similar import clip_vector
+
     feats, _ = features_of(_data, _config, name=_name)
     return clip_vector(feats)
 
@@ -183,6 +188,8 @@ def neighbour_index(clips: pd.DataFrame, config: FeatureConfig, *, build: bool =
     registry, key = _indexes(), _index_key(clips, config)
     if key in registry or not build:
         return registry.get(key)
+    from genre.similar import NeighbourIndex
+
     bar = st.progress(0.0, text="Reading the feature cache…")
 
     def progress(done: int, total: int, path: str) -> None:
