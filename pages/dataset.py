@@ -107,10 +107,11 @@ def clip_map(table: dataset_cache.ClipTable) -> None:
                          titles=frame["title"], method=method)
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="dataset_map")
     points = event["selection"]["points"] if event else []
-    if not points:
+    picked = points[0].get("customdata") if points else None
+    if not picked or not 0 <= int(picked[0]) < len(frame) or frame["clip_id"].iloc[int(picked[0])] != picked[1]:
         st.caption("No clip selected yet: click a dot.")
         return
-    row = frame.iloc[int(points[0]["customdata"][0])]
+    row = frame.iloc[int(picked[0])]
     player(row["path"], f"{widgets.clip_label(row)} ({row['label']})")
 
 

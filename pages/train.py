@@ -66,9 +66,10 @@ def settings(root) -> jobs.TrainRequest | None:
 
     st.subheader("2 · Hyper-parameters")
     cols = st.columns(5)
-    hidden = cols[0].text_input("Hidden layers" if family == "mlp" else "Filters per block", key=f"train_hidden_{family}",
-                                help="Comma-separated: units per dense layer (MLP) or filters per "
-                                                    "convolution block (CNN), e.g. 256,128.")
+    hidden = cols[0].text_input("Hidden layers" if family == "mlp" else "Filters per block",
+                                key=f"train_hidden_{family}",
+                                help="Comma-separated: units per dense layer (MLP) or filters per convolution "
+                                     "block (CNN), e.g. 256,128.")
     dropout = cols[1].slider("Dropout", 0.0, 0.8, step=0.05, key="train_dropout",
                              help="Share of units switched off at random while training; fights over-fitting.")
     lr = cols[2].select_slider("Learning rate", LEARNING_RATES, key="train_lr", format_func=lambda v: f"{v:g}",
@@ -220,6 +221,8 @@ def results(snap: jobs.JobSnapshot) -> None:
 
 def main() -> None:
     st.title("Train a model")
+    st.markdown("Train a genre classifier on the clips of the dataset folder, watch it learn, compare it with the "
+                "active model and save it. The run goes on in the background while you visit other pages.")
     job = jobs.session_job()
     snap = job.snapshot()
     saved = st.session_state.get("train_saved")
@@ -237,8 +240,10 @@ def main() -> None:
         st.caption(f"`{root}` · {len(clips)} clips in {len(counts)} genres")
         request = settings(root)
     label = "Training…" if snap.active else "Start training"
+    unsaved = snap.state == jobs.DONE and not saved
     if st.button(label, type="primary", disabled=snap.active or request is None, key="train_start",
-                 help="Runs in the background: you can visit other pages meanwhile."):
+                 help="Runs in the background: you can visit other pages meanwhile."
+                      + (" Replaces the result below: save it first if you want to keep it." if unsaved else "")):
         start(job, request)
     st.fragment(run_every=1.0 if snap.active else None)(live)(job, snap.active)
     if snap.state == jobs.FAILED:

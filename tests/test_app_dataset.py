@@ -85,7 +85,8 @@ def test_dataset_page_on_tiny_dataset(warm_cache, tiny_dataset, tmp_path):
     at.radio(key="dataset_map_method").set_value("tsne").run()
     assert not at.exception
     _, _, distribution, clip_map = charts(at)
-    assert distribution["data"][0]["type"] == "violin" and distribution["layout"]["yaxis"]["title"]["text"] == "rms_mean"
+    assert distribution["data"][0]["type"] == "violin"
+    assert distribution["layout"]["yaxis"]["title"]["text"] == "rms_mean"
     assert clip_map["layout"]["xaxis"]["title"]["text"] == "t-SNE 1"
 
     # a click on a map point plays that clip
