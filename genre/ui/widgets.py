@@ -72,7 +72,7 @@ def record_clip(key: str) -> Clip | None:
 
 def clip_label(row: pd.Series) -> str:
     """'blues.00012 · artist — title' (whatever of that is known)."""
-    who = " — ".join(str(v) for v in (row["artist"], row["title"]) if v)
+    who = " — ".join(v for v in (row["artist"], row["title"]) if isinstance(v, str) and v)
     return f"{row['clip_id']} · {who}" if who else str(row["clip_id"])
 
 
