@@ -243,9 +243,9 @@ def confusion_heatmap(confusion: Sequence[Sequence[int]], labels: Sequence[str])
     counts = np.asarray(confusion, dtype=float)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig = go.Figure(go.Heatmap(z=share, x=list(labels), y=list(labels), zmin=0, zmax=1, colorscale="Blues",
-                               text=counts.astype(int), texttemplate="%{text}", customdata=share,
+                               text=counts.astype(int), texttemplate="%{text}",
                                colorbar=dict(title="share", tickformat=".0%"),
                                hovertemplate="true %{y} → predicted %{x}: %{text} clips (%{z:.0%})<extra></extra>"))
     fig.update_layout(height=120 + 34 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(title="predicted", side="bottom"), yaxis=dict(title="true", autorange="reversed"))
+                      xaxis=dict(title="predicted"), yaxis=dict(title="true", autorange="reversed"))
     return fig
