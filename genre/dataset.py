@@ -57,7 +57,8 @@ def read_gtzan_index(path: str | Path) -> pd.DataFrame:
         parts = [p.strip() for p in line.split(":::")]
         parts += [""] * (3 - len(parts))
         rows.append((Path(parts[0]).stem, parts[1] or None, parts[2] or None))
-    return pd.DataFrame(rows, columns=["clip_id", "artist", "title"]).drop_duplicates("clip_id")
+    # dtype=object: pandas 3 would infer a string dtype and turn the blank (None) fields into NaN
+    return pd.DataFrame(rows, columns=["clip_id", "artist", "title"], dtype=object).drop_duplicates("clip_id")
 
 
 def discover(root: str | Path, *, metadata: str | Path | None = None) -> pd.DataFrame:
