@@ -201,7 +201,9 @@ def results(snap: jobs.JobSnapshot) -> None:
     epochs = card.metrics.get("epochs_run", len(snap.history))
     why = "stopped by you" if card.metrics.get("stopped_by_user") else (
         "early stopping: validation loss stopped improving" if result.stopped_early else "all epochs")
-    st.caption(f"{outcome.n_clips} clips · {epochs} epochs ({why}) · best weights kept · "
+    best = card.metrics.get("best_epoch")
+    st.caption(f"{outcome.n_clips} clips · {epochs} epochs ({why}) · "
+               f"{f'weights of the best epoch ({best}) kept' if best else 'best weights kept'} · "
                f"{report['n']} validation clips, {card.split.get('kind')} split")
     comparison(outcome)
     left, right = st.columns([3, 2], gap="large")
