@@ -194,12 +194,16 @@ def sanitize_name(name: str) -> str:
 
 def save_model(keras_model, card: ModelCard, target: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model.keras`` + ``card.json`` into a temporary sibling directory, then rename it
-    to ``target`` (replacing an existing one only if ``overwrite``). Returns ``target``."""
+    to ``target`` (replacing an existing one only if ``overwrite``). Returns ``target``.
+    A disk error (full, read-only) becomes a ModelError, and leaves every saved model as it was."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and not overwrite:
-        raise ModelError(f"a model named {target.name!r} already exists; choose another name")
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and not overwrite:
+            raise ModelError(f"a model named {target.name!r} already exists; choose another name")
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
+    except OSError as err:
+        raise ModelError(f"cannot save a model in {target.parent}: {err.strerror or err}.") from err
     try:
         tmp.chmod(0o755)
         keras_model.save(tmp / MODEL_FILE)
@@ -222,8 +226,11 @@ def save_model(keras_model, card: ModelCard, target: str | Path, *, overwrite: b
                 if target.exists():
                     raise ModelError(f"a model named {target.name!r} already exists; choose another name") from err
                 raise
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise ModelError(f"could not save {target.name!r} ({err.strerror or err}); "
+                             "the models folder is unchanged.") from err
         raise
     return target
 

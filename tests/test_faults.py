@@ -283,8 +283,13 @@ def test_overwrite_replaces_whole_model_and_a_failed_save_changes_nothing(tmp_pa
             Path(path).write_bytes(b"half a model")
             raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(ModelError, match="No space left on device"):
         save_model(Exploding(), model.card, target, overwrite=True)
+    readonly = tmp_path / "readonly"
+    readonly.mkdir(mode=0o555)
+    if not os.access(readonly, os.W_OK):  # (root ignores permissions)
+        with pytest.raises(ModelError, match="cannot save a model in"):
+            save_model(model.keras_model, model.card, readonly / "x")
     assert _tree_digest(target) == before and sorted(p.name for p in root.iterdir()) == ["mine"]
     model.card.notes = "second version"
     save_model(model.keras_model, model.card, target, overwrite=True)
