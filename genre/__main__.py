@@ -98,15 +98,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from genre.dataset import discover
     from genre.evaluate import classification_report, format_report
-    from genre.models import load_model
+    from genre.models import load_model, unknown_labels
     from genre.predict import predict_features
 
-    from genre.models import unknown_labels
-
     model = load_model(args.model)
+    unknown = unknown_labels(model.labels, discover(args.dir)["label"])  # before extracting anything
     df, result = _build(args, model.card.config)
-    unknown = unknown_labels(model.labels, df["label"])
     if unknown:
         print(f"note: {model.name} was not trained on {', '.join(unknown)}; those clips are left out", file=sys.stderr)
     seen = set(model.card.split.get("train_clip_ids", []))
