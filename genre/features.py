@@ -87,20 +87,31 @@ class FeatureConfig:
 class Frames:
     """Frame-level features of one clip: ``matrices[group]`` is (rows, n_frames) float32.
 
-    ``tempo`` is in BPM, ``beat_frames`` are frame indices of detected beats, and
+    ``tempo`` is in BPM, ``onset_env`` the (n_frames,) onset strength it comes from, and
     ``log_mel`` is the (n_mels, n_frames) log-power mel spectrogram in dB.
     """
 
     matrices: dict[str, np.ndarray]
     log_mel: np.ndarray
     tempo: float
-    beat_frames: np.ndarray
+    onset_env: np.ndarray
     sr: int
     hop_length: int
 
     @property
     def n_frames(self) -> int:
         return self.log_mel.shape[1]
+
+    @functools.cached_property
+    def beat_frames(self) -> np.ndarray:
+        """Frame indices of the beats (librosa.beat.beat_track at ``tempo``), int64; computed on
+        first use, since importing librosa.beat compiles numba code for seconds in every process
+        and only plots need beats."""
+        if self.tempo <= 0:
+            return np.zeros(0, dtype=np.int64)
+        _, beats = librosa.beat.beat_track(onset_envelope=self.onset_env, sr=self.sr, hop_length=self.hop_length,
+                                           bpm=self.tempo)
+        return np.asarray(beats, dtype=np.int64)
 
     def times(self) -> np.ndarray:
         """Frame centre times in seconds, shape (n_frames,)."""
@@ -193,21 +204,19 @@ def _spectral_contrast(magnitude: np.ndarray, *, freq: np.ndarray, sr: int, fmin
 TEMPOGRAM_STRIDE = 3
 
 
-def _tempo_and_beats(onset_env: np.ndarray, *, sr: int, hop_length: int) -> tuple[float, np.ndarray]:
-    """librosa.beat.beat_track's tempo and beats, with the tempogram (the costly part) averaged
+def _tempo(onset_env: np.ndarray, *, sr: int, hop_length: int) -> float:
+    """librosa.beat.beat_track's tempo (BPM), with the tempogram (the costly part) averaged
     over every ``TEMPOGRAM_STRIDE``-th frame instead of every frame: neighbouring 8.9 s windows
     overlap almost entirely, and the BPM equals librosa's on all 370 GTZAN development clips."""
-    if not onset_env.any():  # silence: no tempo, no beats (as beat_track)
-        return 0.0, np.zeros(0, dtype=np.int64)
+    if not onset_env.any():  # silence: no tempo (as beat_track)
+        return 0.0
     win = int(librosa.time_to_frames(8.0, sr=sr, hop_length=hop_length))  # tempo()'s ac_size
     n = len(onset_env)
     padded = np.pad(onset_env, (win // 2, win // 2), mode="linear_ramp", end_values=[0, 0])
     frames = librosa.util.frame(padded, frame_length=win, hop_length=1)[:, :n:TEMPOGRAM_STRIDE]
     window = librosa.filters.get_window("hann", win, fftbins=True)[:, None]
     tempogram = librosa.util.normalize(librosa.autocorrelate(frames * window, axis=0), norm=np.inf, axis=0)
-    bpm = float(librosa.feature.tempo(tg=tempogram, sr=sr, hop_length=hop_length)[0])
-    _, beats = librosa.beat.beat_track(onset_envelope=onset_env, sr=sr, hop_length=hop_length, bpm=bpm)
-    return bpm, beats
+    return float(librosa.feature.tempo(tg=tempogram, sr=sr, hop_length=hop_length)[0])
 
 
 def _estimate_tuning(power: np.ndarray, *, freq: np.ndarray, sr: int, n_fft: int, fmin: float = 150.0,
@@ -252,7 +261,7 @@ def extract(y: np.ndarray, config: FeatureConfig = FeatureConfig()) -> Frames:
     mel = np.einsum("...ft,mf->...mt", power, _mel_basis(sr, n_fft, config.n_mels), optimize=True)
     log_mel = librosa.power_to_db(mel)
     onset_env = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=hop)
-    tempo, beats = _tempo_and_beats(onset_env, sr=sr, hop_length=hop)
+    tempo = _tempo(onset_env, sr=sr, hop_length=hop)
     groups = set(config.groups)
     freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     out: dict[str, np.ndarray] = {}
@@ -286,8 +295,7 @@ def extract(y: np.ndarray, config: FeatureConfig = FeatureConfig()) -> Frames:
         out["rms"] = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop)
     n = log_mel.shape[1]
     matrices = {k: np.asarray(v[:, :n], dtype=np.float32) for k, v in out.items()}
-    return Frames(matrices, log_mel.astype(np.float32), float(np.atleast_1d(tempo)[0]),
-                  np.asarray(beats, dtype=np.int64), sr, hop)
+    return Frames(matrices, log_mel.astype(np.float32), tempo, onset_env, sr, hop)
 
 
 def feature_names(frames: Frames, config: FeatureConfig) -> list[str]:

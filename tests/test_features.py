@@ -3,13 +3,15 @@ names, segments, and agreement of every hand-written fast path with the librosa 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 
 import librosa
 import numpy as np
 import pytest
 
-from conftest import SR, synth
+from conftest import ROOT, SR, synth
 from genre import features
 from genre.features import (
     CONFIG_VERSION, FEATURE_GROUPS, FeatureConfig, extract, feature_names, log_mel_segments,
@@ -255,3 +257,14 @@ def test_groups_differ_between_kinds(frames):
     assert frames["beats"].matrices["rms"].std() > 5 * frames["tones"].matrices["rms"].std()  # bursts vs steady
     assert chroma_top3("tones") > 2 * chroma_top3("beats")  # a chord's three pitch classes vs noise
     assert set(FEATURE_GROUPS) == set(ROWS) | {"tempo"}
+
+
+def test_extraction_does_not_import_librosa_beat():
+    """librosa.beat compiles its numba code at import (seconds per process: every CLI command,
+    every extraction worker); extraction needs only the tempo, beats are computed on demand."""
+    code = ("import sys, numpy as np; from genre.pipeline import features_of; from genre.features import extract; "
+            "f = extract(np.random.default_rng(0).standard_normal(3 * 22050).astype(np.float32)); "
+            "print('librosa.beat' in sys.modules, f.tempo > 0); f.beat_frames; print('librosa.beat' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.split() == ["False", "True", "True"], done.stderr[-2000:]
