@@ -108,6 +108,27 @@ def test_extraction_completes_and_says_what_it_skipped(messy_dataset, tmp_path):
     assert any(ln.startswith(f"skipped {messy_dataset / 'jazz' / 'gone.wav'}: cannot read") for ln in lines)
 
 
+def test_dashboard_shows_broken_dataset_clips_as_errors(messy_dataset, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("GENRE_DATA_DIR", str(messy_dataset))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    assert not at.exception
+    at.switch_page("pages/predict.py").run()
+    at.radio[0].set_value("dataset").run()
+    at.selectbox[0].set_value("jazz").run()
+    for clip, words in (("jazz.00054.wav", "not audio in a supported format"), ("gone.wav", "cannot be read")):
+        at.selectbox[1].set_value(str(messy_dataset / "jazz" / clip)).run()
+        assert not at.exception, (clip, at.exception)
+        assert [e.value for e in at.error] and words in at.error[0].value and len(at.error) == 1, clip
+        assert not at.get("plotly_chart")
+    at.selectbox[1].set_value(str(messy_dataset / "jazz" / "jazz.00000.wav")).run()
+    assert not at.exception and not at.error and at.get("plotly_chart")
+    at.switch_page("pages/dataset.py").run()
+    assert not at.exception
+    assert any("could not be used" in e.label for e in at.expander), [e.label for e in at.expander]
+
+
 # ---------------------------------------------------------------------------------------------
 # Broken, foreign and unsafe models
 
