@@ -235,7 +235,7 @@ def _native_stderr_silenced():
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # no usable stderr: nothing to protect
         yield
         return
     previous = sys.stderr
