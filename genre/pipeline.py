@@ -7,12 +7,12 @@ about 30 s (whole segments), which bounds memory for tracks of any length.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from genre.audio import Decoded, decode
-from genre.features import FeatureConfig, extract, feature_names, log_mel_segments, segment_matrix
+from genre.features import BACKBONE_GROUPS, FeatureConfig, extract, feature_names, log_mel_segments, segment_matrix
 
 CHUNK_SECONDS = 30.0
 
@@ -33,6 +33,21 @@ class ClipFeatures:
 
 def is_backbone(config: FeatureConfig) -> bool:
     return config.kind != "handcrafted"
+
+
+def storage_config(config: FeatureConfig) -> FeatureConfig:
+    """The config whose features are computed and cached: for a backbone, all its output groups
+    (one forward pass gives them all), so choosing other groups later needs no recomputation."""
+    return replace(config, groups=BACKBONE_GROUPS) if is_backbone(config) else config
+
+
+def select_groups(feats: ClipFeatures, config: FeatureConfig) -> ClipFeatures:
+    """Keep the columns of ``config.groups`` from features computed with :func:`storage_config`
+    (backbone names read ``<model>_<group>_<index>``)."""
+    if not is_backbone(config) or tuple(config.groups) == BACKBONE_GROUPS:
+        return feats
+    keep = [i for i, name in enumerate(feats.names) if name.split("_")[1] in config.groups]
+    return replace(feats, rows=feats.rows[:, keep], names=[feats.names[i] for i in keep])
 
 
 def chunk_bounds(n_samples: int, *, sr: int, segment_seconds: float) -> list[tuple[int, int]]:

@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 
 from genre.audio import AudioError
 from genre.features import FeatureConfig
-from genre.pipeline import ClipFeatures, features_of
+from genre.pipeline import ClipFeatures, features_of, select_groups, storage_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Progress = Callable[[int, int, str], None]
@@ -69,7 +69,7 @@ class FeatureStore:
         self.root = Path(root) if root else default_cache_dir()
 
     def folder(self, config: FeatureConfig) -> Path:
-        return self.root / config.digest()
+        return self.root / storage_config(config).digest()
 
     def entry_path(self, digest: str, config: FeatureConfig) -> Path:
         return self.folder(config) / f"{digest}.npz"
@@ -81,12 +81,14 @@ class FeatureStore:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             extras = {k[6:]: v for k, v in arrays.items() if k.startswith("extra_")}
-            return ClipFeatures(arrays["rows"], arrays["starts"], [str(n) for n in arrays["names"]],
-                                float(arrays["seconds"]), arrays.get("log_mel"), extras or None)
+            feats = ClipFeatures(arrays["rows"], arrays["starts"], [str(n) for n in arrays["names"]],
+                                 float(arrays["seconds"]), arrays.get("log_mel"), extras or None)
+            return select_groups(feats, config)
         except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile):
             return None  # damaged or foreign entry (a killed copy, a full disk): recomputed
 
     def save(self, digest: str, config: FeatureConfig, feats: ClipFeatures) -> None:
+        """Cache ``feats``, computed with ``storage_config(config)``."""
         arrays = {"rows": feats.rows, "starts": feats.starts, "names": np.array(feats.names),
                   "seconds": np.float64(feats.seconds)}
         if feats.log_mel is not None:
@@ -95,7 +97,7 @@ class FeatureStore:
         _atomic_write(self.entry_path(digest, config), lambda fh: np.savez(fh, **arrays), suffix=".npz")
         config_file = self.folder(config) / "config.json"
         if not config_file.exists():
-            text = json.dumps(config.to_dict(), indent=1).encode()
+            text = json.dumps(storage_config(config).to_dict(), indent=1).encode()
             _atomic_write(config_file, lambda fh: fh.write(text), suffix=".json")
 
     def get_or_compute(self, path: str | Path, config: FeatureConfig) -> tuple[ClipFeatures, bool]:
@@ -106,9 +108,9 @@ class FeatureStore:
         cached = self.load(digest, config)
         if cached is not None:
             return cached, False
-        feats, _ = features_of(path, config)
+        feats, _ = features_of(path, storage_config(config))
         self.save(digest, config, feats)
-        return feats, True
+        return select_groups(feats, config), True
 
     def build(self, paths: Sequence[str | Path], config: FeatureConfig, *, n_jobs: int = -1,
               progress: Progress | None = None) -> BuildResult:
@@ -153,7 +155,7 @@ def _compute(root: Path, path: str, digest: str, config: FeatureConfig) -> str |
     """Worker: compute and cache one file; returns an error message instead of raising, so one
     bad file cannot stop a whole extraction."""
     try:
-        feats, _ = features_of(path, config)
+        feats, _ = features_of(path, storage_config(config))
         FeatureStore(root).save(digest, config, feats)
         return None
     except AudioError as err:
