@@ -357,8 +357,6 @@ def test_page_names_renamed_m4a_and_webm_as_unsupported(case, predict_page):
     _assert_message(at.error[0].value, words, f"{Path(name).stem}.wav")
 
 
-@pytest.mark.xfail(strict=True, reason="genre/ui/widgets.py UPLOAD_TYPES excludes m4a, so Streamlit raises "
-                   "'Invalid file extension' (StreamlitAPIException) instead of showing the core's convert hint")
 def test_page_explains_an_m4a_upload(tmp_path):
     name, make, words = BAD["m4a"]
     with pytest.MonkeyPatch.context() as mp:  # its own session: the exception breaks the page
