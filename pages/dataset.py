@@ -2,11 +2,12 @@
 table with a player, per-genre feature distributions and a 2-D map of every clip."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from genre import plots
-from genre.audio import AudioError
 from genre.features import FeatureConfig
 from genre.ui import cache, dataset_cache, state, widgets
 
@@ -27,11 +28,11 @@ def no_dataset() -> None:
 def player(path: str, caption: str) -> None:
     """An audio player for a dataset file, with a caption."""
     try:
-        data, mime, rate = dataset_cache.clip_audio(path)
-    except (AudioError, OSError) as err:
-        st.error(f"Cannot play {caption}: {err}")
+        data = Path(path).read_bytes()
+    except OSError as err:
+        st.error(f"Cannot play {caption}: {err.strerror or err}")
         return
-    st.audio(data, format=mime, sample_rate=rate)
+    widgets.play(widgets.Clip(data, Path(path).name, path))
     st.caption(caption)
 
 

@@ -28,7 +28,7 @@ def _cards(neighbours) -> None:
                 st.markdown(f"**{row['label']}** · similarity {row['similarity']:.2f}")
                 st.caption(widgets.clip_label(row))
                 try:
-                    st.audio(Path(row["path"]).read_bytes(), format=widgets.mime_type(row["path"]))
+                    widgets.play(widgets.Clip(Path(row["path"]).read_bytes(), Path(row["path"]).name, row["path"]))
                 except OSError as err:
                     st.error(f"Cannot read {Path(row['path']).name}: {err.strerror or err}.")
 

@@ -14,13 +14,9 @@ import streamlit as st
 
 from genre import dataset as ds
 from genre import maps
-from genre.audio import decode
 from genre.features import FeatureConfig
 from genre.store import FeatureStore
-from genre.ui.widgets import mime_type
 
-BROWSER_FORMATS = {".wav", ".mp3", ".ogg", ".oga", ".opus", ".flac"}
-PLAYBACK_RATE = 22050
 _MAX_TABLES = 4
 
 
@@ -97,13 +93,3 @@ def clip_table(clips: pd.DataFrame, config: FeatureConfig) -> ClipTable:
 def projection(X: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     """``genre.maps.project``, cached by the matrix content."""
     return maps.project(X, method, seed=seed)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def clip_audio(path: str) -> tuple[bytes | np.ndarray, str, int | None]:
-    """What ``st.audio`` needs to play a dataset file: (data, MIME type, sample rate). Formats
-    browsers play are passed as the file's bytes; others (e.g. GTZAN's .au) are decoded to
-    mono samples at 22.05 kHz. Raises AudioError or OSError."""
-    if Path(path).suffix.lower() in BROWSER_FORMATS:
-        return Path(path).read_bytes(), mime_type(path), None
-    return decode(path, sr=PLAYBACK_RATE).y, "audio/wav", PLAYBACK_RATE

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from genre import plots
-from genre.audio import DEFAULT_MAX_SECONDS, Decoded
+from genre.audio import DEFAULT_MAX_SECONDS, AudioError, Decoded, decode
 from genre.features import FeatureConfig
 from genre.predict import Prediction
 from genre.ui import cache
@@ -30,6 +30,8 @@ class Clip(NamedTuple):
     path: str | None = None
 
 
+BROWSER_FORMATS = {".wav", ".mp3", ".ogg", ".oga", ".opus", ".flac"}
+PLAYBACK_RATE = 22050
 _MIME = {".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg",
          ".flac": "audio/flac", ".au": "audio/basic"}
 
@@ -110,9 +112,23 @@ def audio_source(key: str, *, sources: tuple[str, ...] = ("upload", "record", "d
     return dataset_clip(key, clips, default_genre=default_genre)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _playable(data: bytes, name: str) -> tuple[bytes | np.ndarray, str, int | None]:
+    """(data, MIME type, sample rate) for ``st.audio``: formats browsers play pass as bytes;
+    others (GTZAN's .au, AIFF) are decoded to mono samples at PLAYBACK_RATE."""
+    if Path(name).suffix.lower() in BROWSER_FORMATS:
+        return data, mime_type(name), None
+    return decode(data, sr=PLAYBACK_RATE, name=name).y, "audio/wav", PLAYBACK_RATE
+
+
 def play(clip: Clip) -> None:
-    """An audio player for a clip's bytes."""
-    st.audio(clip.data, format=mime_type(clip.name))
+    """An audio player for a clip's bytes (an error message instead if it cannot be decoded)."""
+    try:
+        data, mime, rate = _playable(clip.data, clip.name)
+    except AudioError as err:
+        st.error(f"Cannot play {clip.name}: {err}")
+        return
+    st.audio(data, format=mime, sample_rate=rate)
 
 
 def decode_info(decoded: Decoded) -> None:
