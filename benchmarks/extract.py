@@ -15,6 +15,9 @@ build (computes everything) and a warm one (reads everything back).
 Per-clip timings run with BLAS limited to ``--threads`` (default 1) for all three recipes, as in
 the store's worker processes (joblib gives each of N workers cores/N threads): on a busy machine
 multi-threaded OpenBLAS spin-waits and makes any timing of small matrix products meaningless.
+Both wall time and this process's CPU time are reported; the per-clip targets are judged on CPU
+time, which other jobs on a shared machine disturb far less (single-threaded, the two agree on an
+idle machine).
 
     .venv/bin/python benchmarks/extract.py [--clips 20] [--jobs -1] [--threads 1] [--root ../shared/gtzan]
 """
@@ -66,10 +69,11 @@ def floor_recipe(path: str) -> None:
     librosa.stft(y, n_fft=2048, hop_length=512)
 
 
-def timed(fn, *args) -> float:
-    start = time.perf_counter()
+def timed(fn, *args) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn(*args)
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def pick_clips(paths: list[str], n: int) -> list[str]:
@@ -106,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             times["seed"].append(timed(seed_recipe, path))
             times["ours"].append(timed(ours_recipe, path, config))
             times["floor"].append(timed(floor_recipe, path))
-    mean = {k: float(np.mean(v)) for k, v in times.items()}
+    wall = {k: np.array([w for w, _ in v]) for k, v in times.items()}
+    cpu = {k: np.array([c for _, c in v]) for k, v in times.items()}
 
     cache = Path(tempfile.mkdtemp(prefix="genre-bench-cache-"))
     try:
@@ -120,28 +125,32 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
-    seed_over_ours = mean["seed"] / mean["ours"]
-    ours_over_floor = mean["ours"] / mean["floor"]
+    seed_over_ours = cpu["seed"].mean() / cpu["ours"].mean()
+    ours_over_floor = cpu["ours"].mean() / cpu["floor"].mean()
     print(f"Feature extraction on {len(clips)} GTZAN clips (~30 s each); {os.cpu_count()} CPUs, "
           f"{args.threads} BLAS thread(s) per clip timing, librosa {librosa.__version__}, "
           f"load average {os.getloadavg()[0]:.1f}")
     print()
-    print(f"| recipe | mean s/clip | min | max |")
-    print(f"|---|---:|---:|---:|")
+    print("| recipe | wall s/clip: mean | min | max | CPU s/clip: mean | min | max |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     descr = {"seed": "seed: librosa.load + mfcc, melspectrogram, chroma_stft, tonnetz",
              "ours": "ours: features_of (decode + all groups + segments)",
              "floor": "floor: decode + one STFT"}
     for k in ("seed", "ours", "floor"):
-        print(f"| {descr[k]} | {mean[k]:.3f} | {min(times[k]):.3f} | {max(times[k]):.3f} |")
+        print(f"| {descr[k]} | {wall[k].mean():.3f} | {wall[k].min():.3f} | {wall[k].max():.3f} "
+              f"| {cpu[k].mean():.3f} | {cpu[k].min():.3f} | {cpu[k].max():.3f} |")
     print()
     print(f"| whole folder ({len(df)} clips, jobs={args.jobs}) | seconds | computed | failed |")
     print(f"|---|---:|---:|---:|")
     print(f"| cold build (empty cache) | {cold_s:.1f} | {cold.computed} | {len(cold.failed)} |")
     print(f"| warm build (all cached) | {warm_s:.2f} | {warm.computed} | {len(warm.failed)} |")
     print()
+    wall_ratio = (wall["seed"].mean() / wall["ours"].mean(), wall["ours"].mean() / wall["floor"].mean())
     checks = [
-        (f"seed / ours = {seed_over_ours:.1f}x", f">= {TARGET_SEED_OVER_OURS:g}x", seed_over_ours >= TARGET_SEED_OVER_OURS),
-        (f"ours / floor = {ours_over_floor:.1f}x", f"<= {TARGET_OURS_OVER_FLOOR:g}x", ours_over_floor <= TARGET_OURS_OVER_FLOOR),
+        (f"seed / ours = {seed_over_ours:.2f}x CPU ({wall_ratio[0]:.2f}x wall)", f">= {TARGET_SEED_OVER_OURS:g}x",
+         seed_over_ours >= TARGET_SEED_OVER_OURS),
+        (f"ours / floor = {ours_over_floor:.2f}x CPU ({wall_ratio[1]:.2f}x wall)", f"<= {TARGET_OURS_OVER_FLOOR:g}x",
+         ours_over_floor <= TARGET_OURS_OVER_FLOOR),
         (f"warm build = {warm_s:.2f} s", f"< {TARGET_WARM_SECONDS:g} s", warm_s < TARGET_WARM_SECONDS),
     ]
     print("| measure | target | met |")

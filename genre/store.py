@@ -127,6 +127,8 @@ class FeatureStore:
             except OSError as err:
                 result.failed.append((path, f"cannot read: {err.strerror or err}"))
                 done += 1
+                if progress:  # every file is reported, so the last report has done == total
+                    progress(done, len(paths), path)
                 continue
             cached = self.load(digest, config)
             if cached is None:

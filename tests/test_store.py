@@ -98,14 +98,17 @@ def test_bad_files_are_skipped_and_reported_by_path(paths, tmp_path):
 
 def test_progress_is_reported_once_per_file(paths, tmp_path):
     store = FeatureStore(tmp_path / "cache")
-    store.build(paths[:5], CONFIG, n_jobs=1)  # 5 cached, 13 to compute, 1 bad
+    store.build(paths[:5], CONFIG, n_jobs=1)  # 5 cached, 13 to compute, 1 undecodable, 2 unreadable
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF0000WAVEjunk")
+    gone, folder = str(tmp_path / "gone.wav"), str(tmp_path)  # missing; a folder, not a file
+    todo = [*paths[:9], gone, *paths[9:], str(bad), folder]
     calls = []
-    store.build([*paths, str(bad)], CONFIG, n_jobs=1, progress=lambda d, t, p: calls.append((d, t, p)))
-    assert [d for d, _, _ in calls] == list(range(1, 20))
-    assert {t for _, t, _ in calls} == {19}
-    assert sorted(p for _, _, p in calls) == sorted([*paths, str(bad)])
+    result = store.build(todo, CONFIG, n_jobs=1, progress=lambda d, t, p: calls.append((d, t, p)))
+    assert [d for d, _, _ in calls] == list(range(1, 22))  # once per file, the last one done == total
+    assert {t for _, t, _ in calls} == {21}
+    assert sorted(p for _, _, p in calls) == sorted(todo)
+    assert sorted(p for p, _ in result.failed) == sorted([gone, str(bad), folder])
 
 
 def test_two_parallel_jobs_give_the_same_features(paths, tmp_path):
