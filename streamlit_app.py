@@ -32,17 +32,27 @@ def _model_card() -> None:
         st.error(f"{err} Pick another model in the sidebar; predictions fall back to the default model.")
         return
     validation = card.metrics.get("validation") or {}
-    left, right = st.columns(2)
+    cv = card.metrics.get("cross_validation") or {}
+    left, middle, right = st.columns(3)
     if "accuracy" in validation:
+        where = card.metrics.get("validation_note") or f"{card.split.get('kind', 'unknown')} split"
         left.metric("Validation accuracy", f"{validation['accuracy']:.0%}",
-                    help=f"On {validation.get('n', '?')} held-out clips ({card.split.get('kind', 'unknown')} split).")
+                    help=f"On {validation.get('n', '?')} held-out clips ({where}).")
         balanced = validation.get("balanced_accuracy")
-        right.metric("Balanced accuracy", f"{balanced:.0%}" if balanced is not None else "—",
-                     help="Mean recall over genres: not flattered by common genres.")
+        middle.metric("Balanced accuracy", f"{balanced:.0%}" if balanced is not None else "—",
+                      help="Mean recall over genres: not flattered by common genres.")
+        if "balanced_accuracy" in cv:
+            ba = cv["balanced_accuracy"]
+            right.metric("Cross-validated", f"{ba['mean']:.0%} ± {ba['std']:.0%}",
+                         help=f"Balanced accuracy over {cv.get('folds', '?')} folds grouped by {cv.get('grouping', '?')} "
+                              "(no artist on both sides): steadier than one small validation list.")
     else:
         st.info("This model's card has no validation metrics, so its accuracy is unknown.")
+    if card.notes:
+        st.caption(card.notes)
     data = card.data or {}
-    trained_on = f"{data.get('n_clips', '?')} clips from `{data['root']}`" if data.get("root") else "unknown data"
+    trained_on = (f"{data.get('n_clips', '?')} clips from `{data['root']}`" if data.get("root")
+                  else f"{data.get('n_clips', '?')} clips of {data['dataset']}" if data.get("dataset") else "unknown data")
     st.markdown(
         f"- **Features:** {card.config.kind} ({card.input})\n"
         f"- **Trained:** {card.created[:10]} on {trained_on}\n"
