@@ -13,7 +13,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SR, synth
-from genre.models import DEFAULT_MODEL_DIR
+from genre.models import DEFAULT_MODEL_DIR, read_card
 from genre.ui import state
 
 APP = str(ROOT / "streamlit_app.py")
@@ -37,7 +37,7 @@ def test_home_without_dataset_says_what_to_do(monkeypatch, tmp_path):
     assert any("put GTZAN under data/ or set the folder in the sidebar" in i.value for i in at.info)
     assert [m.label for m in at.metric] == ["Validation accuracy", "Balanced accuracy", "Cross-validated"]
     text = " ".join(m.value for m in at.markdown)
-    assert "handcrafted" in text and "blues" in text and "rock" in text
+    assert read_card(DEFAULT_MODEL_DIR).config.kind in text and "blues" in text and "rock" in text
     assert at.sidebar.text_input[0].value == str(tmp_path)
 
 
