@@ -62,6 +62,22 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture
+def warm_cache(tiny_dataset, tmp_path_factory, monkeypatch):
+    """The tiny dataset's features, extracted once per test session and shared read-only."""
+    from genre.dataset import discover
+    from genre.features import FeatureConfig
+    from genre.store import FeatureStore
+
+    folder = tmp_path_factory.getbasetemp() / "tiny-features"
+    if not folder.exists():
+        build = tmp_path_factory.mktemp("tiny-features-build")
+        FeatureStore(build).build(discover(tiny_dataset)["path"], FeatureConfig(), n_jobs=1)
+        build.rename(folder)
+    monkeypatch.setenv("GENRE_CACHE_DIR", str(folder))
+    return folder
+
+
 requires_gtzan = pytest.mark.skipif(
     not (GTZAN / "blues").is_dir(), reason=f"real GTZAN clips not found at {GTZAN} (../shared is absent)")
 

@@ -11,24 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, synth, write_wav
 from genre import models
-from genre.dataset import discover
-from genre.features import FeatureConfig
-from genre.store import FeatureStore
 from genre.ui import jobs, state
 
 PAGE = str(ROOT / "pages" / "train.py")
-
-
-@pytest.fixture
-def warm_cache(tiny_dataset, tmp_path_factory, monkeypatch):
-    """The tiny dataset's features, extracted once per test session and shared read-only."""
-    folder = tmp_path_factory.getbasetemp() / "tiny-features"
-    if not folder.exists():
-        build = tmp_path_factory.mktemp("tiny-features-build")
-        FeatureStore(build).build(discover(tiny_dataset)["path"], FeatureConfig(), n_jobs=1)
-        build.rename(folder)
-    monkeypatch.setenv("GENRE_CACHE_DIR", str(folder))
-    return folder
 
 
 @pytest.fixture

@@ -6,23 +6,9 @@ import time
 
 import pytest
 
-from genre.dataset import discover
 from genre.features import FeatureConfig
 from genre.models import ModelError, ModelSpec, load_model
-from genre.store import FeatureStore
 from genre.ui import jobs
-
-
-@pytest.fixture
-def warm_cache(tiny_dataset, tmp_path_factory, monkeypatch):
-    """The tiny dataset's features, extracted once per test session and shared read-only."""
-    folder = tmp_path_factory.getbasetemp() / "tiny-features"
-    if not folder.exists():
-        build = tmp_path_factory.mktemp("tiny-features-build")
-        FeatureStore(build).build(discover(tiny_dataset)["path"], FeatureConfig(), n_jobs=1)
-        build.rename(folder)
-    monkeypatch.setenv("GENRE_CACHE_DIR", str(folder))
-    return folder
 
 
 def wait_until(predicate, timeout: float = 10.0) -> None:
