@@ -157,12 +157,40 @@ def _centroid_bandwidth(magnitude: np.ndarray, freq: np.ndarray) -> tuple[np.nda
     return centroid[None, :], bandwidth[None, :]
 
 
+def _rolloff_bins_py(magnitude: np.ndarray, roll_percent: np.float32) -> np.ndarray:
+    """Per frame, the first bin whose running float32 sum reaches ``roll_percent`` of the frame's
+    float32 total: the same sequential sums as librosa's np.cumsum, stopped at the crossing."""
+    n_bins, n_frames = magnitude.shape
+    out = np.empty(n_frames, np.int64)
+    for t in range(n_frames):
+        total = np.float32(0.0)
+        for i in range(n_bins):
+            total += magnitude[i, t]
+        threshold = roll_percent * total
+        running = np.float32(0.0)
+        out[t] = n_bins - 1
+        for i in range(n_bins):
+            running += magnitude[i, t]
+            if running >= threshold:
+                out[t] = i
+                break
+    return out
+
+
+@functools.cache
+def _rolloff_bins():
+    """``_rolloff_bins_py`` compiled by numba (imported here: ``import genre`` stays light)."""
+    import numba
+
+    return numba.njit(nogil=True)(_rolloff_bins_py)
+
+
 def _rolloff(magnitude: np.ndarray, freq: np.ndarray, roll_percent: float = 0.85) -> np.ndarray:
     """librosa's spectral_rolloff: the lowest bin frequency whose cumulative magnitude reaches
-    ``roll_percent`` of the frame's total, (1, n_frames)."""
-    cumulative = np.cumsum(magnitude, axis=0)
-    below = (cumulative < roll_percent * cumulative[-1]).sum(axis=0)
-    return freq[np.minimum(below, len(freq) - 1)][None, :]
+    ``roll_percent`` of the frame's total, (1, n_frames). (numba: np.cumsum over every bin of a
+    30 s clip took 5 ms; compiled on first use, ~0.3 s per process.)"""
+    magnitude = np.asarray(magnitude, dtype=np.float32)
+    return freq[_rolloff_bins()(magnitude, np.float32(roll_percent))][None, :]
 
 
 def _zero_crossing_rate(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
