@@ -1,0 +1,220 @@
+"""Browser tests: the real dashboard (``streamlit run``) driven by headless Debian Chromium
+through Python playwright, with a fake microphone that plays a synthetic wav.
+
+Nothing is downloaded: the browser is the system's ``/usr/bin/chromium`` (``./run.sh setup
+--with-browser`` installs it; never ``playwright install``). Without it, or without the
+playwright package, every test here is skipped with the reason. ``GENRE_E2E_CHROMIUM`` points
+at another Chromium binary (set it to a missing path to see the skip).
+
+The app runs in a subprocess on a free port against throw-away folders: a tiny synthetic
+dataset, its own feature cache and a copy of ``models/`` (the Train page saves there, never
+into the project). Screenshots go to ``test-artifacts/screenshots/``, the server log to
+``test-artifacts/streamlit.log``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT, synth
+
+CHROMIUM = Path(os.environ.get("GENRE_E2E_CHROMIUM") or "/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+VIEWPORT = {"width": 1400, "height": 900}
+MIC_RATE = 44100
+LAUNCH_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--mute-audio",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+]
+
+
+def _missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed (pip install -r requirements-dev.txt)"
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        return (f"no Chromium at {CHROMIUM}: install Debian's (`./run.sh setup --with-browser`, or "
+                "`apt-get install chromium`); `playwright install` is not used")
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test of this folder is a browser test; all skip (one reason) without a browser."""
+    here = Path(__file__).parent
+    reason = _missing()
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=f"browser tests skipped: {reason}"))
+
+
+# --- the app under test --------------------------------------------------------------------
+
+@dataclass
+class App:
+    """A running dashboard: ``url`` (no trailing slash), its throw-away folders and log."""
+
+    url: str
+    data_dir: Path
+    models_dir: Path
+    log: Path
+    labels: list[str] = field(default_factory=list)
+    """Genres of the shipped default model."""
+
+    def server_errors(self) -> list[str]:
+        """Lines of the server log that carry a Python traceback."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [line for line in text.splitlines() if "Traceback" in line]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"streamlit did not answer {url}/_stcore/health in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def launch(*, data_dir: Path, models_dir: Path, cache_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run streamlit_app.py`` on a free port (own process group); returns the
+    process and its URL once /_stcore/health answers."""
+    port = _free_port()
+    env = {**os.environ, "GENRE_DATA_DIR": str(data_dir), "GENRE_MODELS_DIR": str(models_dir),
+           "GENRE_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    streamlit = Path(sys.executable).with_name("streamlit")
+    cmd = [str(streamlit), "run", "streamlit_app.py", "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def app(tiny_dataset, tmp_path_factory) -> App:
+    """The dashboard over the tiny dataset (3 genres x 6 clips of 4 s), with its own feature
+    cache and a copy of models/ (default + backbones), shared by the tests; killed at the end."""
+    models_dir = tmp_path_factory.mktemp("models")
+    for name in ("default", "backbones"):
+        shutil.copytree(ROOT / "models" / name, models_dir / name)
+    log = ARTIFACTS / "streamlit.log"
+    proc, url = launch(data_dir=tiny_dataset, models_dir=models_dir, cache_dir=tmp_path_factory.mktemp("cache"),
+                       log=log)
+    try:
+        labels = json.loads((ROOT / "models" / "default" / "card.json").read_text())["labels"]
+        yield App(url, tiny_dataset, models_dir, log, labels)
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def fresh_app(app, tmp_path) -> App:
+    """A second, just-started server over the same folders, for what only happens on a
+    server's first request; stopped after the test."""
+    proc, url = launch(data_dir=app.data_dir, models_dir=app.models_dir, cache_dir=tmp_path / "cache",
+                       log=ARTIFACTS / "streamlit-fresh.log")
+    try:
+        yield App(url, app.data_dir, app.models_dir, ARTIFACTS / "streamlit-fresh.log", app.labels)
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+# --- the browser ---------------------------------------------------------------------------
+
+def mic_wav(path: Path) -> Path:
+    """What the fake microphone plays, looped: 3 s of a bright saw wave ('buzz' + 'beats'),
+    then 3 s of near-silence, so the hands-free recorder hears a pause and stops. 16-bit PCM;
+    never all zeros (audio-recorder-streamlit takes a silent first buffer for a broken mic)."""
+    loud = synth("buzz", seconds=3.0, sr=MIC_RATE, seed=1) + synth("beats", seconds=3.0, sr=MIC_RATE, seed=2)
+    quiet = 1e-3 * np.random.default_rng(0).standard_normal(3 * MIC_RATE).astype(np.float32)
+    sf.write(path, np.clip(np.concatenate([loud, quiet]), -1, 1), MIC_RATE, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Headless Debian Chromium with a fake microphone playing :func:`mic_wav`."""
+    from playwright.sync_api import sync_playwright
+
+    wav = mic_wav(tmp_path_factory.mktemp("mic") / "mic.wav")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM),
+                                      args=[*LAUNCH_ARGS, f"--use-file-for-fake-audio-capture={wav}"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    """A fresh browser session (its own Streamlit session) allowed to use the microphone.
+    Uncaught page errors fail the test at the end."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.grant_permissions(["microphone"], origin=app.url)
+    context.set_default_timeout(30_000)
+    pg = context.new_page()
+    pg.js_errors = []
+    pg.on("pageerror", lambda err: pg.js_errors.append(str(err)))
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not pg.js_errors, f"JavaScript errors in the page: {pg.js_errors}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _screenshot_folder():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,380 @@
+"""The dashboard in a real browser: every page renders, Predict reads an uploaded file and both
+browser recorders (fake microphone), Train trains, saves and the new model can be picked.
+
+Each test starts on Home in a fresh browser session and moves with the sidebar links, as a
+person does. Full-page screenshots go to test-artifacts/screenshots/<test>-<step>.png.
+"""
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, synth, write_wav
+
+from .conftest import SCREENSHOTS, VIEWPORT, App
+
+PAGES = {"Home": "genre", "Dataset": "Dataset", "Features": "Features", "Train": "Train a model",
+         "Predict": "Predict", "Similar": "Similar clips"}
+"""Sidebar link -> the page's title (h1)."""
+FIRST_PREDICTION_S = 120
+"""The first prediction of a server imports TensorFlow and loads the model (~30 s on 2 cores)."""
+
+_BUSY_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
+      || app.getAttribute('data-test-script-state') === 'running'
+      || !!document.querySelector('[data-testid="stStatusWidget"]')
+      || !!document.querySelector('[data-testid="stSpinner"]');
+}"""
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def settle(page, timeout: float = 90.0) -> None:
+    """Wait until the script run is over (no 'Running…' status, no spinner) for 0.6 s."""
+    deadline, calm = time.monotonic() + timeout, 0
+    while calm < 3:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app is still running after {timeout:.0f} s ({page.url})")
+        calm = 0 if page.evaluate(_BUSY_JS) else calm + 1
+        page.wait_for_timeout(200)
+
+
+def no_exception(page, where: str) -> None:
+    """No Streamlit exception box (a traceback shown to the user) on the page."""
+    boxes = page.locator('[data-testid="stException"]')
+    if boxes.count():
+        pytest.fail(f"{where}: the page shows an exception:\n{boxes.first.inner_text()[:2000]}")
+
+
+def shot(page, name: str) -> Path:
+    """Full-page screenshot. Streamlit scrolls inside its main section, not the document, so
+    the viewport is stretched to the content's height for the picture."""
+    height = page.evaluate("""() => Math.max(...['stMain', 'stSidebarContent'].map(
+        id => document.querySelector(`[data-testid="${id}"]`)?.scrollHeight || 0))""")
+    path = SCREENSHOTS / f"{name}.png"
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 6000))})
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def title(page) -> str:
+    return page.locator("h1").first.inner_text().strip()
+
+
+def start(page, app: App) -> None:
+    """Open Home in this browser session."""
+    page.goto(f"{app.url}/")
+    page.locator("h1").first.wait_for()
+    settle(page)
+    assert PAGES["Home"] in title(page)
+    no_exception(page, "Home")
+
+
+def go(page, name: str) -> None:
+    """Click a page's link in the sidebar and wait for it to render."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=name).click()
+    page.wait_for_function("t => document.querySelector('h1')?.innerText.includes(t)", arg=PAGES[name])
+    settle(page)
+    no_exception(page, name)
+
+
+def choose_source(page, label: str) -> None:
+    """Pick where a clip comes from ('Upload a file', 'Record', 'Dataset clip')."""
+    page.locator('[data-testid="stRadio"] label', has_text=label).first.click()
+    settle(page)
+
+
+def wav_file(tmp_path: Path, kind: str, seconds: float = 6.0) -> Path:
+    return write_wav(tmp_path / f"{kind}.wav", synth(kind, seconds=seconds, seed=7))
+
+
+def prediction(page, labels: list[str], *, timeout: float = 60.0):
+    """Wait for the genre heading and the probability bars naming every label; return the bars."""
+    heading = page.locator("h4", has_text=re.compile(r"·\s*\d+%"))
+    heading.first.wait_for(timeout=timeout * 1000)
+    bars = page.locator('[data-testid="stPlotlyChart"]').first
+    bars.locator(".js-plotly-plot").wait_for()
+    text = bars.inner_text() + bars.evaluate("e => e.textContent")
+    missing = [label for label in labels if label not in text]
+    assert not missing, f"the probability bars do not name {missing}"
+    assert any(heading.first.inner_text().startswith(label) for label in labels), heading.first.inner_text()
+    return bars
+
+
+def cut_off_metrics(page) -> list[str]:
+    """Metric values too wide for their box (shown with an ellipsis)."""
+    return page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMetricValue"] > div')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
+
+
+OWN_LAYOUT = ("Dataset", "Train")
+"""Pages whose cut-off metric values fail a test; elsewhere they are reported as warnings."""
+
+
+def check_metrics(page, where: str) -> None:
+    """No metric value is cut off (an ellipsis instead of the number)."""
+    cut = cut_off_metrics(page)
+    if cut and where.split()[0] in OWN_LAYOUT:
+        pytest.fail(f"{where}: cut-off metric values {cut}")
+    if cut:
+        warnings.warn(f"{where}: metric values cut off at {VIEWPORT['width']} px: {cut}", stacklevel=2)
+
+
+def sidebar_folder(page) -> str:
+    return page.locator('[data-testid="stSidebar"] [data-testid="stTextInput"] input').input_value()
+
+
+def metric(page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]', has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+def test_every_page_renders(page, app):
+    start(page, app)
+    assert sidebar_folder(page) == str(app.data_dir)
+    assert page.get_by_text("18 clips").count() == 1
+    check_metrics(page, "Home")
+    shot(page, "pages-1-home")
+    for i, name in enumerate(["Dataset", "Features", "Train", "Predict", "Similar"], start=2):
+        go(page, name)
+        if name == "Dataset":  # the clip map needs every clip's features: extracted on the first visit
+            page.locator('[data-testid="stPlotlyChart"]').nth(3).wait_for()
+            settle(page)
+        check_metrics(page, name)
+        shot(page, f"pages-{i}-{name.lower()}")
+    # Similar: build the index over the tiny dataset and list a clip's neighbours
+    page.get_by_role("button", name="Build the similarity index").click()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=90_000)
+    settle(page)
+    no_exception(page, "Similar")
+    assert page.get_by_text(re.compile(r"nearest clips are \w+ too")).count() == 1
+    shot(page, "pages-7-similar-neighbours")
+    go(page, "Home")
+    assert not app.server_errors(), "the server log shows a traceback (test-artifacts/streamlit.log)"
+
+
+def test_predict_an_uploaded_file(page, app, tmp_path):
+    start(page, app)
+    go(page, "Predict")
+    page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(wav_file(tmp_path, "beats"))
+    prediction(page, app.labels, timeout=FIRST_PREDICTION_S)
+    settle(page)
+    no_exception(page, "Predict after an upload")
+    assert metric(page, "Duration") == "6.0 s"
+    assert page.locator('[data-testid="stAudio"]').count() == 1
+    check_metrics(page, "Predict")
+    shot(page, "predict-1-upload")
+
+
+def test_record_with_audio_input(page, app):
+    start(page, app)
+    go(page, "Predict")
+    choose_source(page, "Record")
+    shot(page, "record-1-before")
+    button = page.locator('[data-testid="stAudioInput"] [data-testid="stAudioInputActionButton"]')
+    button.click()
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stAudioInputActionButton\"]')"
+                           "?.getAttribute('aria-label') === 'Stop recording'")
+    page.wait_for_timeout(3500)
+    timecode = page.locator('[data-testid="stAudioInputWaveformTimeCode"]').inner_text()
+    assert timecode in ("00:02", "00:03", "00:04"), f"recording clock shows {timecode}"
+    shot(page, "record-2-recording")
+    button.click()
+    prediction(page, app.labels, timeout=FIRST_PREDICTION_S)
+    settle(page)
+    no_exception(page, "Predict after a st.audio_input recording")
+    seconds = float(metric(page, "Duration").split()[0])
+    assert 2.5 <= seconds <= 6.0, f"the recording lasts {seconds} s"
+    assert metric(page, "Original rate").startswith("44.1")
+    shot(page, "record-3-predicted")
+
+
+def test_record_with_hands_free_recorder(page, app):
+    """audio-recorder-streamlit: one click starts; it stops by itself after 2 s of quiet (the
+    fake microphone plays 3 s of sound, then 3 s of near-silence)."""
+    start(page, app)
+    go(page, "Predict")
+    choose_source(page, "Record")
+    frame = page.frame_locator("iframe[title='audio_recorder_streamlit.audio_recorder']")
+    icon = frame.locator("svg.fa-microphone")
+    icon.wait_for()
+    neutral = icon.evaluate("e => getComputedStyle(e).color")
+    icon.click()
+    page.wait_for_timeout(1000)
+    assert icon.evaluate("e => getComputedStyle(e).color") != neutral, "the icon does not show it is recording"
+    shot(page, "recorder-1-recording")
+    deadline = time.monotonic() + 15
+    while icon.evaluate("e => getComputedStyle(e).color") != neutral:
+        assert time.monotonic() < deadline, "the hands-free recorder did not stop after a pause"
+        page.wait_for_timeout(250)
+    prediction(page, app.labels, timeout=FIRST_PREDICTION_S)
+    settle(page)
+    no_exception(page, "Predict after an audio_recorder recording")
+    seconds = float(metric(page, "Duration").split()[0])
+    assert 2.0 <= seconds <= 10.0, f"the recording lasts {seconds} s"
+    shot(page, "recorder-2-predicted")
+
+
+def _curve_points(page) -> int:
+    """Epochs drawn in the live training chart (-1 while there is no chart)."""
+    return page.evaluate("""() => {
+        const plot = document.querySelector('.js-plotly-plot');
+        return plot && plot.data && plot.data.length ? plot.data[0].x.length : -1; }""")
+
+
+def test_train_save_and_use_a_model(page, app, tmp_path):
+    """8 epochs of an MLP on the tiny dataset: the live chart grows (also after a visit to
+    another page), the results show a confusion matrix, and the saved model can be picked in
+    the sidebar and predicts the tiny dataset's genres."""
+    start(page, app)
+    go(page, "Train")
+    epochs = page.locator('[data-testid="stNumberInput"]', has_text="Epochs").locator("input")
+    epochs.fill("8")
+    epochs.press("Enter")
+    settle(page)
+    check_metrics(page, "Train settings")
+    shot(page, "train-1-settings")
+    page.get_by_role("button", name="Start training").click()
+    seen, visited_home = [], False
+    deadline = time.monotonic() + 150
+    results = page.get_by_role("heading", name="Results")
+    while not results.count():
+        assert time.monotonic() < deadline, f"training did not finish in 150 s (chart points seen: {seen})"
+        no_exception(page, "Train while training")
+        points = _curve_points(page)
+        if points >= 0 and (not seen or points != seen[-1]):
+            seen.append(points)
+            if points == 1:
+                page.wait_for_timeout(300)
+                shot(page, "train-2-live")
+            if points >= 1 and not visited_home:  # the run goes on while another page is shown
+                visited_home = True
+                go(page, "Home")
+                go(page, "Train")
+        page.wait_for_timeout(250)
+    settle(page)
+    no_exception(page, "Train results")
+    assert _curve_points(page) == 8
+    assert len(seen) >= 2 and seen == sorted(seen), f"the live chart did not grow: {seen}"
+    check_metrics(page, "Train results")
+    shot(page, "train-3-results")
+    confusion = page.locator('[data-testid="stPlotlyChart"]', has=page.locator(".heatmaplayer"))
+    assert confusion.count() == 1, "no confusion matrix"
+    assert all(g in confusion.evaluate("e => e.textContent") for g in ("beats", "buzz", "tones"))
+
+    page.locator('[data-testid="stTextInput"]', has_text="Save as").locator("input").fill("e2e-mlp")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Saved as e2e-mlp").wait_for()
+    settle(page)
+    assert (app.models_dir / "e2e-mlp" / "card.json").is_file()
+    assert not (ROOT / "models" / "e2e-mlp").exists(), "the Train page saved into the project's models/"
+    shot(page, "train-4-saved")
+
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Model")
+    picker.click()
+    options = page.locator('[role="option"]')
+    options.first.wait_for()
+    names = [o.strip() for o in options.all_inner_texts()]
+    assert "e2e-mlp" in names, f"the sidebar model picker lists {names}"
+    shot(page, "train-5-model-picker")
+    options.filter(has_text="e2e-mlp").click()
+    settle(page)
+    go(page, "Predict")
+    assert page.get_by_text("Model e2e-mlp").count() == 1
+    page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(wav_file(tmp_path, "buzz"))
+    prediction(page, ["beats", "buzz", "tones"], timeout=FIRST_PREDICTION_S)
+    settle(page)
+    no_exception(page, "Predict with the new model")
+    shot(page, "train-6-predict-with-new-model")
+
+
+# --- known problems: these fail today (xfail, strict); when one passes, remove its marker ----
+
+PAGES_FOLDER = ("Streamlit treats a folder named pages/ beside the entry script as an old-style multipage app "
+                "until the first run of streamlit_app.py calls st.navigation: rename pages/ (e.g. app_pages/)")
+
+
+@pytest.mark.xfail(strict=True, reason=PAGES_FOLDER)
+def test_first_session_keeps_the_sidebar_folder(page, fresh_app):
+    """The first visitor of a just-started server moves from Home to another page: the
+    sidebar still shows the dataset folder (today the box turns empty)."""
+    start(page, fresh_app)
+    assert sidebar_folder(page) == str(fresh_app.data_dir)
+    go(page, "Predict")
+    shot(page, "known-1-first-session-sidebar")
+    assert sidebar_folder(page) == str(fresh_app.data_dir), "the sidebar's Dataset folder box lost its value"
+
+
+@pytest.mark.xfail(strict=True, reason=PAGES_FOLDER)
+def test_deep_link_on_a_fresh_server(page, fresh_app):
+    """A bookmark (or a browser tab reconnecting after a restart) opens /train on a server
+    that has served nothing yet: the page has the app's sidebar (today: lower-case page names
+    'streamlit app', 'dataset'…, no dataset folder, no model picker, narrow layout)."""
+    page.goto(f"{fresh_app.url}/train")
+    page.locator("h1").first.wait_for()
+    settle(page)
+    shot(page, "known-2-deep-link")
+    no_exception(page, "Train opened by its URL")
+    assert page.locator('[data-testid="stSidebarNav"] a', has_text="Home").count() == 1, \
+        f"sidebar links: {page.locator('[data-testid=stSidebarNav] a').all_inner_texts()}"
+    assert sidebar_folder(page) == str(fresh_app.data_dir)
+
+
+@pytest.mark.xfail(strict=True, reason="Streamlit's plotly theme swaps colour '#000004' (its placeholder "
+                   "CATEGORY_3) for pink, and Magma starts with '#000004': genre/plots.py _HEAT")
+def test_spectrogram_floor_is_dark(page, app, tmp_path):
+    """The quietest cells of the Predict page's mel spectrogram are drawn dark, as on its colour
+    bar (today: pink, so a silent stretch looks like a loud block)."""
+    start(page, app)
+    go(page, "Predict")
+    sr = 22050
+    y = np.concatenate([synth("buzz", seconds=3.0, sr=sr), np.zeros(2 * sr, np.float32)])
+    page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(
+        write_wav(tmp_path / "buzz-then-silence.wav", y, sr))
+    prediction(page, app.labels, timeout=FIRST_PREDICTION_S)
+    settle(page)
+    shot(page, "known-3-spectrogram-floor")
+    floor = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+        .flatMap(g => g.data).filter(t => t.type === 'heatmap' && t.colorbar?.title?.text === 'dB')
+        .map(t => t.colorscale[0][1])""")
+    assert floor, "no dB heatmap on the Predict page"
+    rgb = [int(floor[0][i:i + 2], 16) for i in (1, 3, 5)] if floor[0].startswith("#") else \
+        [int(v) for v in re.findall(r"\d+", floor[0])[:3]]
+    assert sum(rgb) < 120, f"the spectrogram's lowest colour is {floor[0]}"
+
+
+@pytest.mark.xfail(strict=False, reason="genre/store.py FeatureStore.build: a page left during extraction "
+                   "abandons its joblib generator, whose clean-up shuts the shared loky executor down under the "
+                   "next extraction (RuntimeError: The executor underlying Parallel has been shutdown); racy: "
+                   "fails every time when run alone (-k leaving), sometimes passes after other tests")
+def test_leaving_the_dataset_page_during_extraction(page, app, tmp_path):
+    """Point the sidebar at a new folder, leave the Dataset page while its features are being
+    extracted, come back: the page finishes (today: a RuntimeError traceback)."""
+    root = tmp_path / "more_clips"
+    for kind in ("tones", "beats", "buzz"):
+        for i in range(6):
+            write_wav(root / kind / f"{kind}.{i:05d}.wav", synth(kind, seed=100 + i))
+    start(page, app)
+    folder = page.locator('[data-testid="stSidebar"] [data-testid="stTextInput"] input')
+    folder.fill(str(root))
+    folder.press("Enter")
+    settle(page)
+    assert page.locator("code", has_text=str(root)).count() == 1, "Home does not show the new folder"
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Dataset").click()
+    page.get_by_text(re.compile(r"Features ([1-9]|1[0-5])/18")).wait_for(timeout=60_000)  # mid-extraction
+    go(page, "Train")
+    go(page, "Dataset")
+    page.locator('[data-testid="stPlotlyChart"]').nth(3).wait_for(timeout=90_000)
+    settle(page)
+    shot(page, "known-4-dataset-after-leaving")
+    no_exception(page, "Dataset after leaving it during extraction")
