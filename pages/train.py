@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -15,8 +16,8 @@ from genre.dataset import find_split_lists
 from genre.models import ModelError, ModelSpec, read_card
 from genre.ui import cache, jobs, state
 
-FEATURES = {jobs.HANDCRAFTED: "Hand-crafted (MFCC, chroma, spectral shape, tempo…)",
-            jobs.BACKBONE: "MusiCNN embeddings (pretrained on the Million Song Dataset)"}
+FEATURES = {jobs.HANDCRAFTED: "Hand-crafted (MFCC, chroma, tempo…)",
+            jobs.BACKBONE: "MusiCNN embeddings (pretrained)"}
 FAMILIES = {"mlp": "MLP on feature rows", "cnn": "CNN on log-mel patches"}
 SPLITS = {"artist": "By artist", "stratified": "Stratified random", "lists": "List files (splits/)"}
 HIDDEN_DEFAULTS = {"mlp": "256,128", "cnn": "16,32,64"}
@@ -53,9 +54,11 @@ def settings(root) -> jobs.TrainRequest | None:
     restore_settings({"train_family": families})
 
     st.subheader("1 · Features and model")
-    a, b, c = st.columns(3)
+    a, b, c = st.columns([3, 2, 2])
     kind = a.selectbox("Feature set", kinds, format_func=FEATURES.get, key="train_features",
-                       help="What the model hears. Features are extracted once per setting and cached on disk.")
+                       help="What the model hears. Hand-crafted: MFCC, chroma, spectral shape, contrast, tempo… "
+                            "MusiCNN: embeddings of a network pretrained on the Million Song Dataset. Features are "
+                            "extracted once per setting and cached on disk.")
     family = b.radio("Model", families, format_func=FAMILIES.get, key="train_family",
                      help="MLP: dense layers on the feature rows of each segment. CNN: convolutions on the log-mel "
                           "spectrogram of each segment (hand-crafted set only; slower).")
@@ -213,8 +216,17 @@ def results(snap: jobs.JobSnapshot) -> None:
     with right:
         st.markdown("**Per genre**")
         table = pd.DataFrame.from_dict(report["per_class"], orient="index").rename_axis("genre").reset_index()
+        # Undefined scores stay blank instead of a misleading 0.00: recall and f1 of a genre without
+        # validation clips, precision of a genre never predicted (columns of the confusion matrix).
+        predicted = np.asarray(report["confusion"]).sum(axis=0)
+        absent = table["support"].to_numpy() == 0
+        table.loc[absent, ["recall", "f1"]] = np.nan
+        table.loc[predicted == 0, "precision"] = np.nan
         st.dataframe(table, hide_index=True, column_config={
             k: st.column_config.NumberColumn(k, format="%.2f") for k in ("precision", "recall", "f1")})
+        if absent.any():
+            st.caption(f"No validation clips of {', '.join(table.loc[absent, 'genre'])} (the split put them all "
+                       "on the training side), so their recall and f1 are blank.")
     if outcome.failed:
         with st.expander(f"{len(outcome.failed)} files failed feature extraction and were left out"):
             st.dataframe(pd.DataFrame(outcome.failed, columns=["path", "reason"]), hide_index=True)
