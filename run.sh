@@ -13,10 +13,14 @@ setup() {
   fi
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements-dev.txt
-  if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/bin/chromium ]; then
+  # Browser tests: Debian's Chromium (never `playwright install`), with text and emoji fonts so
+  # the screenshots in test-artifacts/ show what a person sees (no empty boxes for 🎵 or ⚠️).
+  if [ "${1:-}" = "--with-browser" ] && { [ ! -x /usr/bin/chromium ] ||
+       [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; }; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core \
+      fonts-noto-color-emoji >/dev/null
   fi
 }
 
