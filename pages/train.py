@@ -216,7 +216,7 @@ def results(snap: jobs.JobSnapshot) -> None:
     with right:
         st.markdown("**Per genre**")
         table = pd.DataFrame.from_dict(report["per_class"], orient="index").rename_axis("genre").reset_index()
-        # Undefined scores stay blank instead of a misleading 0.00: recall and f1 of a genre without
+        # Undefined scores show as None instead of a misleading 0.00: recall and f1 of a genre without
         # validation clips, precision of a genre never predicted (columns of the confusion matrix).
         predicted = np.asarray(report["confusion"]).sum(axis=0)
         absent = table["support"].to_numpy() == 0
@@ -226,7 +226,7 @@ def results(snap: jobs.JobSnapshot) -> None:
             k: st.column_config.NumberColumn(k, format="%.2f") for k in ("precision", "recall", "f1")})
         if absent.any():
             st.caption(f"No validation clips of {', '.join(table.loc[absent, 'genre'])} (the split put them all "
-                       "on the training side), so their recall and f1 are blank.")
+                       "on the training side), so their recall and f1 are undefined (None).")
     if outcome.failed:
         with st.expander(f"{len(outcome.failed)} files failed feature extraction and were left out"):
             st.dataframe(pd.DataFrame(outcome.failed, columns=["path", "reason"]), hide_index=True)
