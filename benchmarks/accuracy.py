@@ -81,10 +81,15 @@ def evaluate_recipe(recipe: Recipe, df, features, lists_split, folds) -> dict:
             "cv_best_epochs": [r.card.metrics["best_epoch"] for r in cv], "seconds": time.time() - t0}
 
 
+def spread(values: list[float], sep: str = " ± ") -> str:
+    """'mean ± sd' of fold results, or 'not run' without folds."""
+    return f"{np.mean(values):.3f}{sep}{np.std(values):.3f}" if values else "not run"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "gtzan"))
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=int, default=5, help="artist-grouped CV folds (0: valid list only)")
     p.add_argument("--recipes", default=",".join(RECIPES))
     p.add_argument("--jobs", type=int, default=-1)
     args = p.parse_args(argv)
@@ -96,7 +101,7 @@ def main(argv=None) -> int:
     df = df.iloc[np.sort(np.concatenate([lists_split.train, lists_split.valid]))].reset_index(drop=True)
     df.attrs["root"] = args.data
     lists_split = split_from_lists(df, *lists)
-    folds = grouped_folds(df, n_splits=args.folds)
+    folds = grouped_folds(df, n_splits=args.folds) if args.folds else []
     store = FeatureStore()
     print(f"{len(df)} clips (train list {len(lists_split.train)}, valid list {len(lists_split.valid)}); "
           f"{len(folds)} artist-grouped folds over both\n", flush=True)
@@ -109,16 +114,14 @@ def main(argv=None) -> int:
         results[name] = evaluate_recipe(recipe, df, select_columns(built.features, recipe.columns), lists_split, folds)
         r = results[name]
         print(f"{name:<11} valid acc {r['lists']['accuracy']:.3f} bal {r['lists']['balanced_accuracy']:.3f} | "
-              f"cv acc {np.mean(r['cv_acc']):.3f}+-{np.std(r['cv_acc']):.3f} "
-              f"bal {np.mean(r['cv_bal']):.3f}+-{np.std(r['cv_bal']):.3f} | best epochs {r['cv_best_epochs']} "
+              f"cv acc {spread(r['cv_acc'], '+-')} bal {spread(r['cv_bal'], '+-')} | best epochs {r['cv_best_epochs']} "
               f"| {r['seconds']:.0f} s", flush=True)
     labels = next(iter(results.values()))["lists"]["labels"]
     print("\n| recipe | valid acc | valid bal. acc | CV acc (mean ± sd) | CV bal. acc (mean ± sd) |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {RECIPES[name].description} | {r['lists']['accuracy']:.3f} | {r['lists']['balanced_accuracy']:.3f} "
-              f"| {np.mean(r['cv_acc']):.3f} ± {np.std(r['cv_acc']):.3f} "
-              f"| {np.mean(r['cv_bal']):.3f} ± {np.std(r['cv_bal']):.3f} |")
+              f"| {spread(r['cv_acc'])} | {spread(r['cv_bal'])} |")
     print("\nPer-genre recall on the valid list (support in brackets):\n")
     support = next(iter(results.values()))["lists"]["per_class"]
     print("| recipe | " + " | ".join(f"{lab} ({support[lab]['support']})" for lab in labels) + " |")
