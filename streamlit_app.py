@@ -33,19 +33,19 @@ def _model_card() -> None:
         return
     validation = card.metrics.get("validation") or {}
     cv = card.metrics.get("cross_validation") or {}
-    left, middle, right = st.columns(3)
+    left, right = st.columns(2)
     if "accuracy" in validation:
         where = card.metrics.get("validation_note") or f"{card.split.get('kind', 'unknown')} split"
         left.metric("Validation accuracy", f"{validation['accuracy']:.0%}",
                     help=f"On {validation.get('n', '?')} held-out clips ({where}).")
         balanced = validation.get("balanced_accuracy")
-        middle.metric("Balanced accuracy", f"{balanced:.0%}" if balanced is not None else "—",
-                      help="Mean recall over genres: not flattered by common genres.")
+        right.metric("Balanced accuracy", f"{balanced:.0%}" if balanced is not None else "—",
+                     help="Mean recall over genres: not flattered by common genres.")
         if "balanced_accuracy" in cv:
             ba = cv["balanced_accuracy"]
-            right.metric("Cross-validated", f"{ba['mean']:.0%} ± {ba['std']:.0%}",
-                         help=f"Balanced accuracy over {cv.get('folds', '?')} folds grouped by {cv.get('grouping', '?')} "
-                              "(no artist on both sides): steadier than one small validation list.")
+            st.caption(f"Cross-validated balanced accuracy: **{ba['mean']:.0%} ± {ba['std']:.0%}** over "
+                       f"{cv.get('folds', '?')} folds grouped by {cv.get('grouping', '?')} (no artist on both "
+                       "sides): steadier than one small validation list.")
     else:
         st.info("This model's card has no validation metrics, so its accuracy is unknown.")
     if card.notes:

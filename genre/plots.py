@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 MAX_COLUMNS = 800
 MAX_POINTS = 4000
-_HEAT = "Magma"
+_HEAT = plotly.colors.make_colorscale(["#010005", *plotly.colors.sequential.Magma[1:]])
+"""Magma, except its first colour '#000004', which Streamlit's plotly theme swaps for pink."""
 _ACCENT = "#e4572e"
 _MUTED = "#8da0cb"
 

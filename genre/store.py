@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 
 from genre.audio import AudioError
 from genre.features import FeatureConfig
@@ -138,18 +138,22 @@ class FeatureStore:
             done += 1
             if progress:
                 progress(done, len(paths), path)
-        jobs = Parallel(n_jobs=n_jobs if len(missing) > 1 else 1, return_as="generator", batch_size=1)(
-            delayed(_compute)(self.root, path, digest, config) for path, digest in missing)
-        for (path, digest), error in zip(missing, jobs):
-            feats = None if error else self.load(digest, config)
-            if feats is None:
-                result.failed.append((path, error or "the cache entry could not be read back"))
-            else:
-                result.features[path] = feats
-                result.computed += 1
-            done += 1
-            if progress:
-                progress(done, len(paths), path)
+        workers = effective_n_jobs(n_jobs) if len(missing) > 1 else 1
+        chunk = 4 * workers  # whole chunks: a caller that stops mid-way never abandons a running pool
+        for start in range(0, len(missing), chunk):
+            part = missing[start:start + chunk]
+            errors = Parallel(n_jobs=workers, batch_size=1)(
+                delayed(_compute)(self.root, path, digest, config) for path, digest in part)
+            for (path, digest), error in zip(part, errors):
+                feats = None if error else self.load(digest, config)
+                if feats is None:
+                    result.failed.append((path, error or "the cache entry could not be read back"))
+                else:
+                    result.features[path] = feats
+                    result.computed += 1
+                done += 1
+                if progress:
+                    progress(done, len(paths), path)
         return result
 
 

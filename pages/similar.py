@@ -49,9 +49,9 @@ def main() -> None:
                 "in parallel (about a second per clip and core), and cached on disk for next time.")
         if not st.button("Build the similarity index", type="primary"):
             return
-        index = cache.neighbour_index(clips, config, build=True)
-        if index is None:
-            return
+        if cache.neighbour_index(clips, config, build=True) is not None:
+            st.rerun()  # redraw without the note and the button, now that the index is cached
+        return
     if index.failed:
         with st.expander(f"{len(index.failed)} clips could not be read and are left out"):
             st.dataframe([{"clip": Path(p).name, "reason": r} for p, r in index.failed], hide_index=True)

@@ -133,11 +133,11 @@ def play(clip: Clip) -> None:
 
 def decode_info(decoded: Decoded) -> None:
     """Original rate, channels and duration of the decoded clip, and a note if it was cut."""
-    cols = st.columns(4)
-    cols[0].metric("Original rate", f"{decoded.source_sr / 1000:g} kHz")
-    cols[1].metric("Channels", {1: "mono", 2: "stereo"}.get(decoded.channels, str(decoded.channels)))
-    cols[2].metric("Duration", f"{decoded.source_seconds:.1f} s")
-    cols[3].metric("Analysed at", f"{decoded.sr / 1000:g} kHz", help="Resampled to the model's rate, mixed to mono.")
+    top, bottom = st.columns(2), st.columns(2)
+    top[0].metric("Original rate", f"{decoded.source_sr / 1000:g} kHz")
+    top[1].metric("Channels", {1: "mono", 2: "stereo"}.get(decoded.channels, str(decoded.channels)))
+    bottom[0].metric("Duration", f"{decoded.source_seconds:.1f} s")
+    bottom[1].metric("Analysed at", f"{decoded.sr / 1000:g} kHz", help="Resampled to the model's rate, mixed to mono.")
     if decoded.truncated:
         st.info(f"Long track: only the first {decoded.seconds / 60:.0f} min were analysed.")
 

@@ -332,8 +332,6 @@ def test_deep_link_on_a_fresh_server(page, fresh_app):
     assert sidebar_folder(page) == str(fresh_app.data_dir)
 
 
-@pytest.mark.xfail(strict=True, reason="Streamlit's plotly theme swaps colour '#000004' (its placeholder "
-                   "CATEGORY_3) for pink, and Magma starts with '#000004': genre/plots.py _HEAT")
 def test_spectrogram_floor_is_dark(page, app, tmp_path):
     """The quietest cells of the Predict page's mel spectrogram are drawn dark, as on its colour
     bar (today: pink, so a silent stretch looks like a loud block)."""
@@ -355,10 +353,6 @@ def test_spectrogram_floor_is_dark(page, app, tmp_path):
     assert sum(rgb) < 120, f"the spectrogram's lowest colour is {floor[0]}"
 
 
-@pytest.mark.xfail(strict=False, reason="genre/store.py FeatureStore.build: leaving the page aborts its joblib "
-                   "generator, which shuts the process-wide loky executor down (kill_workers=True) under the next "
-                   "extraction: RuntimeError 'The executor underlying Parallel has been shutdown'. Racy: fails "
-                   "every time run alone (-k leaving), often passes after the other tests")
 def test_leaving_the_dataset_page_during_extraction(page, app, tmp_path):
     """Point the sidebar at a new folder, leave the Dataset page while its features are being
     extracted, come back: the page finishes (today: a RuntimeError traceback)."""
