@@ -33,6 +33,12 @@ def active_model_dir() -> Path:
     return MODELS_DIR / name if name in model_names() else DEFAULT_MODEL_DIR
 
 
+def _keep(key: str) -> None:
+    """Copy a sidebar widget's value to its plain session-state key (which, unlike a widget's
+    own key, Streamlit never drops when a page without that widget runs)."""
+    st.session_state[key] = st.session_state[f"sidebar_{key}"]
+
+
 def render_sidebar() -> None:
     """Dataset folder input and model picker; their values persist across pages."""
     st.session_state.setdefault(DATASET_KEY, default_dataset_dir())
@@ -40,9 +46,12 @@ def render_sidebar() -> None:
     if st.session_state.get(MODEL_KEY) not in names:
         st.session_state[MODEL_KEY] = names[0] if names else None
     with st.sidebar:
-        st.text_input("Dataset folder", key=DATASET_KEY,
+        st.text_input("Dataset folder", value=st.session_state[DATASET_KEY], key=f"sidebar_{DATASET_KEY}",
+                      on_change=_keep, args=(DATASET_KEY,),
                       help="A folder with one sub-folder of audio clips per genre (GTZAN layout).")
         if names:
-            st.selectbox("Model", names, key=MODEL_KEY, help="Models under models/; 'default' ships with the app.")
+            st.selectbox("Model", names, index=names.index(st.session_state[MODEL_KEY]), key=f"sidebar_{MODEL_KEY}",
+                         on_change=_keep, args=(MODEL_KEY,),
+                         help="Models under models/; 'default' ships with the app.")
         else:
             st.warning("No model found under models/.")
