@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
               f"| {cpu[k].mean():.3f} | {cpu[k].min():.3f} | {cpu[k].max():.3f} |")
     print()
     print(f"| whole folder ({len(df)} clips, jobs={args.jobs}) | seconds | computed | failed |")
-    print(f"|---|---:|---:|---:|")
+    print("|---|---:|---:|---:|")
     print(f"| cold build (empty cache) | {cold_s:.1f} | {cold.computed} | {len(cold.failed)} |")
     print(f"| warm build (all cached) | {warm_s:.2f} | {warm.computed} | {len(warm.failed)} |")
     print()
