@@ -351,11 +351,6 @@ def segment_bounds(n_frames: int, segment_frames: int) -> list[tuple[int, int]]:
     return bounds or [(0, n_frames)]
 
 
-def _stats_over(matrix: np.ndarray) -> np.ndarray:
-    """(rows, frames) -> (rows * len(STATS),) stats in ``feature_names`` order."""
-    return np.concatenate([matrix.mean(axis=1), matrix.std(axis=1)])
-
-
 def _summaries(frames: Frames, config: FeatureConfig, bounds: list[tuple[int, int]]) -> np.ndarray:
     """(len(bounds), n_features) float32: every group's stats over each (start, stop) frame
     range, in ``feature_names`` order (one mean and one std per row of all groups at once)."""
