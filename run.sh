@@ -13,6 +13,9 @@ setup() {
   fi
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements-dev.txt
+  # librosa's numba kernels compiled by one process before any parallel run: processes that
+  # compile at once can leave a mismatched cache that segfaults every later run (numba #10128).
+  .venv/bin/python -m genre.numba_cache
   # Browser tests: Debian's Chromium (never `playwright install`), with text and emoji fonts so
   # the screenshots in test-artifacts/ show what a person sees (no empty boxes for 🎵 or ⚠️).
   if [ "${1:-}" = "--with-browser" ] && { [ ! -x /usr/bin/chromium ] ||

@@ -20,6 +20,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from genre.audio import AudioError
 from genre.features import FeatureConfig
+from genre.numba_cache import warm_librosa
 from genre.pipeline import ClipFeatures, features_of, select_groups, storage_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +140,8 @@ class FeatureStore:
             if progress:
                 progress(done, len(paths), path)
         workers = effective_n_jobs(n_jobs) if len(missing) > 1 else 1
+        if workers > 1:
+            warm_librosa()  # numba kernels compiled here once, not raced by every worker
         chunk = 4 * workers  # whole chunks: a caller that stops mid-way never abandons a running pool
         for start in range(0, len(missing), chunk):
             part = missing[start:start + chunk]

@@ -40,6 +40,14 @@ def write_wav(path: Path, y: np.ndarray, sr: int = SR) -> Path:
     return path
 
 
+def pytest_configure(config):
+    """librosa's numba cache written by this one process before collection starts any other
+    (dashboard servers, extraction workers): a race between them can corrupt it."""
+    from genre.numba_cache import ensure_librosa_cache
+
+    ensure_librosa_cache()
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own feature cache; nothing touches data/cache."""
