@@ -66,13 +66,10 @@ def ensure_librosa_cache(*, force: bool = False) -> bool:
     return True
 
 
-def clear_librosa_cache() -> int:
-    """Delete librosa's numba cache files; returns how many were removed."""
-    removed = 0
+def clear_librosa_cache() -> None:
+    """Delete librosa's numba cache files."""
     for path in librosa_cache_files():
         path.unlink(missing_ok=True)
-        removed += 1
-    return removed
 
 
 def warm_librosa(modules: Sequence[str] | None = EXTRACTION_MODULES) -> None:
