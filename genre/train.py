@@ -18,7 +18,7 @@ from genre.dataset import Split
 from genre.evaluate import classification_report
 from genre.features import FeatureConfig
 from genre.models import ModelCard, ModelSpec, build_cnn, build_mlp
-from genre.pipeline import ClipFeatures
+from genre.clip import ClipFeatures
 
 EpochListener = Callable[[int, dict], None]
 """listener(epoch_number_from_1, logs) with loss, accuracy, val_loss, val_accuracy."""

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from genre import plots
+from genre import backbones, plots
 from genre.dataset import find_split_lists
 from genre.models import ModelError, ModelSpec, read_card
 from genre.ui import cache, jobs, state
 
 FEATURES = {jobs.HANDCRAFTED: "Hand-crafted (MFCC, chroma, tempo…)",
-            jobs.BACKBONE: "MusiCNN embeddings (pretrained)"}
+            **{kind: backbones.title(kind) for kind in jobs.feature_kinds()[1:]}}
 FAMILIES = {"mlp": "MLP on feature rows", "cnn": "CNN on log-mel patches"}
 SPLITS = {"artist": "By artist", "stratified": "Stratified random", "lists": "List files (splits/)"}
 HIDDEN_DEFAULTS = {"mlp": "256,128", "cnn": "16,32,64"}
@@ -57,8 +57,9 @@ def settings(root) -> jobs.TrainRequest | None:
     a, b, c = st.columns([3, 2, 2])
     kind = a.selectbox("Feature set", kinds, format_func=FEATURES.get, key="train_features",
                        help="What the model hears. Hand-crafted: MFCC, chroma, spectral shape, contrast, tempo… "
-                            "MusiCNN: embeddings of a network pretrained on the Million Song Dataset. Features are "
-                            "extracted once per setting and cached on disk.")
+                            "MusiCNN: embeddings of a network pretrained on the Million Song Dataset; EfficientAT "
+                            "mn04: one pretrained on AudioSet's 527 sound classes; both: the two side by side (the "
+                            "shipped model's features). Features are extracted once per setting and cached on disk.")
     family = b.radio("Model", families, format_func=FAMILIES.get, key="train_family",
                      help="MLP: dense layers on the feature rows of each segment. CNN: convolutions on the log-mel "
                           "spectrogram of each segment (hand-crafted set only; slower).")

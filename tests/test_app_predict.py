@@ -112,7 +112,7 @@ def _view_script():
     import numpy as np
 
     from genre.backbones.embeddings import backbone_config
-    from genre.pipeline import ClipFeatures
+    from genre.clip import ClipFeatures
     from genre.predict import Prediction
     from genre.ui import widgets
 
@@ -127,7 +127,7 @@ def _view_script():
 def test_prediction_view_explains_an_unsure_backbone_prediction(monkeypatch):
     from genre.backbones import embeddings
 
-    monkeypatch.setattr(embeddings, "tag_labels", lambda config: ["guitar", "slow", "drums", "piano"])
+    monkeypatch.setattr(embeddings, "describing_labels", lambda name: ["guitar", "slow", "drums", "piano"])
     at = AppTest.from_function(_view_script, default_timeout=30).run()
     assert not at.exception
     assert at.warning[0].value.startswith("Not sure: the best guess has only 43%")

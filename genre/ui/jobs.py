@@ -8,8 +8,6 @@ every rerun. Every exception of the worker ends in the ``failed`` state with its
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import threading
 import time
 import traceback
@@ -19,12 +17,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from genre import models
+from genre import backbones, models
+from genre.backbones import embeddings
 from genre.features import FeatureConfig
 from genre.models import ModelSpec
 
 IDLE, RUNNING, STOPPING, DONE, FAILED = "idle", "running", "stopping", "done", "failed"
-HANDCRAFTED, BACKBONE = "handcrafted", "MSD_musicnn"
+HANDCRAFTED, FUSED = backbones.HANDCRAFTED, embeddings.DEFAULT_KIND
 
 
 class JobStopped(Exception):
@@ -205,26 +204,16 @@ def save_trained(outcome: TrainOutcome, name: str, *, overwrite: bool = False) -
 
 
 def feature_kinds() -> list[str]:
-    """Feature sets offered for training: hand-crafted, plus MusiCNN embeddings once
-    ``genre.backbones.embeddings`` exists and exposes ``backbone_config``."""
-    kinds = [HANDCRAFTED]
-    try:
-        if importlib.util.find_spec("genre.backbones.embeddings") is not None:
-            module = importlib.import_module("genre.backbones.embeddings")
-            if callable(getattr(module, "backbone_config", None)):
-                kinds.append(BACKBONE)
-    except Exception:  # noqa: BLE001 - a half-written backbone module just is not offered
-        pass
-    return kinds
+    """Feature sets offered for training: hand-crafted, every registered backbone alone, and
+    the fused kind of the shipped model."""
+    return [HANDCRAFTED, *backbones.BACKBONES, FUSED]
 
 
 def feature_config(kind: str, *, segment_seconds: float = 3.0) -> FeatureConfig:
     """The FeatureConfig of a feature set from :func:`feature_kinds`."""
     if kind == HANDCRAFTED:
         return FeatureConfig(segment_seconds=segment_seconds)
-    from genre.backbones.embeddings import backbone_config
-
-    return backbone_config(kind)
+    return embeddings.backbone_config(kind)
 
 
 def parse_units(text: str) -> tuple[int, ...]:
