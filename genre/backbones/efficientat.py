@@ -143,6 +143,7 @@ _MEL = _mel_matrix()
 # samples are transformed as if they started the frame.
 _WINDOW = np.hanning(WIN_LENGTH).astype(np.float32)
 _WINDOW_OFFSET = (N_FFT - WIN_LENGTH) // 2
+_BLOCK_FRAMES = 3000  # 30 s: ~10 MB of frames, ~12 MB of spectrum at a time
 
 
 def front_end(y: np.ndarray) -> np.ndarray:
@@ -168,11 +169,14 @@ def front_end(y: np.ndarray) -> np.ndarray:
     n_frames = 1 + (x.size - N_FFT) // HOP
     frames = np.lib.stride_tricks.sliding_window_view(x, WIN_LENGTH)[
         _WINDOW_OFFSET:_WINDOW_OFFSET + (n_frames - 1) * HOP + 1:HOP]
-    spectrum = scipy.fft.rfft(frames * _WINDOW, n=N_FFT, axis=1)  # complex64; 3x numpy's speed
-    power = np.square(spectrum.real) + np.square(spectrum.imag)
-    mel = power.astype(np.float32, copy=False) @ _MEL  # (frames, 128)
+    mel = np.empty((n_frames, N_MELS), np.float32)
+    for start in range(0, n_frames, _BLOCK_FRAMES):  # bounded memory on long tracks
+        block = frames[start:start + _BLOCK_FRAMES] * _WINDOW
+        spectrum = scipy.fft.rfft(block, n=N_FFT, axis=1)  # complex64; 3x numpy's speed
+        power = np.square(spectrum.real) + np.square(spectrum.imag)
+        mel[start:start + len(block)] = power @ _MEL
     logmel = (np.log(mel + np.float32(1e-5)) + np.float32(4.5)) / np.float32(5)
-    return np.ascontiguousarray(logmel.T, dtype=np.float32)
+    return np.ascontiguousarray(logmel.T)
 
 
 def window_starts(n_frames: int, *, centres: np.ndarray, window_frames: int) -> np.ndarray:
@@ -398,7 +402,9 @@ def _keras_value(layer, kind: str, value: np.ndarray) -> np.ndarray:
     [channels, 1, kh, kw] -> [kh, kw, channels, 1], linear [out, in] -> [in, out]."""
     if kind == "bias":
         return value
-    if type(layer).__name__ == "DepthwiseConv2D":
+    from keras import layers
+
+    if isinstance(layer, layers.DepthwiseConv2D):
         return value.transpose(2, 3, 0, 1)
     if value.ndim == 4:
         return value.transpose(2, 3, 1, 0)
