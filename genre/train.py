@@ -110,7 +110,8 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
         callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
                                                           restore_best_weights=True))
     history = model.fit(train.x, train.y, validation_data=(valid.x, valid.y) if valid is not None else None,
-                        epochs=spec.epochs, batch_size=spec.batch_size, class_weight=class_weight, verbose=0,
+                        epochs=spec.epochs, batch_size=spec.batch_size, verbose=0,
+                        class_weight=class_weight if spec.class_weight else None,
                         callbacks=callbacks)
     report, valid_ids = {}, []
     if valid is not None:

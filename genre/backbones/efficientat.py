@@ -383,6 +383,26 @@ class Mn04Backbone:
             else np.zeros((0, N_MELS, window_frames), np.float32)
         return self.embed_windows(windows)
 
+    @property
+    def labels(self) -> list[str]:
+        """The 527 AudioSet class names (the registry's describing outputs)."""
+        return self.class_labels
+
+    def embed(self, y: np.ndarray, *, starts: np.ndarray, segment_seconds: float,
+              window_seconds: float) -> dict[str, np.ndarray]:
+        """The registry's encoder interface: `describe` with one window centred on each segment
+        (segment starts in s, ``segment_seconds`` long), as groups ``embedding`` (n, 384) and
+        ``audioset`` (n, 527)."""
+        out = self.describe(y, centres=np.asarray(starts, dtype=np.float64) + segment_seconds / 2,
+                            window_seconds=window_seconds)
+        return {"embedding": out["features"], "audioset": out["audioset"]}
+
+
+def load(name: str = MODEL_NAME) -> Mn04Backbone:
+    """The registry's loader (see :mod:`genre.backbones`); ``name`` is the registry's ``mn04``."""
+    del name  # one network
+    return Mn04Backbone.load()
+
 
 # ----------------------------------------------------------------------------- conversion
 
