@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 MUSIC_LABEL = "Music"
+MOOD_LABELS = ("Happy music", "Funny music", "Sad music", "Tender music", "Exciting music", "Angry music",
+               "Scary music")
+"""AudioSet's music-mood classes."""
 MUSIC_THRESHOLD = 0.25
 """Chosen between the 370 development clips (mean "Music" probability 0.52 to 0.92, the lowest a
 classical clip) and non-music made with espeak-ng and numpy (speech 0.01-0.12, white and brown
@@ -22,11 +25,13 @@ from either side. See README, "Is this music?"."""
 class MusicVerdict:
     """``music``: mean "Music" probability over windows (0-1); ``is_music``: at least
     :data:`MUSIC_THRESHOLD`; ``sounds_like``: the most probable other AudioSet classes (label,
-    mean probability), best first."""
+    mean probability), best first; ``moods``: AudioSet's music moods (``Happy music``, ...) the
+    same way, best first."""
 
     music: float
     is_music: bool
     sounds_like: tuple[tuple[str, float], ...]
+    moods: tuple[tuple[str, float], ...] = ()
 
     @property
     def summary(self) -> str:
@@ -44,5 +49,7 @@ def music_verdict(audioset: np.ndarray, labels: list[str], *, k: int = 5) -> Mus
         raise ValueError(f"expected (n_windows, {len(labels)}) AudioSet probabilities, got {probs.shape}")
     mean = probs.mean(axis=0)
     music = float(mean[labels.index(MUSIC_LABEL)])
-    others = [(labels[i], float(mean[i])) for i in np.argsort(mean)[::-1] if labels[i] != MUSIC_LABEL][:k]
-    return MusicVerdict(music, music >= MUSIC_THRESHOLD, tuple(others))
+    ranked = [(labels[i], float(mean[i])) for i in np.argsort(mean)[::-1]]
+    others = [pair for pair in ranked if pair[0] != MUSIC_LABEL and pair[0] not in MOOD_LABELS][:k]
+    moods = [pair for pair in ranked if pair[0] in MOOD_LABELS]
+    return MusicVerdict(music, music >= MUSIC_THRESHOLD, tuple(others), tuple(moods))

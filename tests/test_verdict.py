@@ -12,26 +12,27 @@ import pytest
 from conftest import GTZAN, NON_MUSIC, ROOT, SR, non_music, write_wav
 from genre.verdict import MUSIC_LABEL, MUSIC_THRESHOLD, music_verdict
 
-LABELS = ["Speech", MUSIC_LABEL, "Bird", "Guitar"]
+LABELS = ["Speech", MUSIC_LABEL, "Bird", "Guitar", "Sad music", "Happy music"]
 
 
 def test_verdict_of_music_probabilities():
-    probs = np.array([[0.1, 0.9, 0.0, 0.5], [0.1, 0.7, 0.0, 0.3]])
+    probs = np.array([[0.1, 0.9, 0.0, 0.5, 0.2, 0.4], [0.1, 0.7, 0.0, 0.3, 0.2, 0.2]])
     verdict = music_verdict(probs, LABELS)
     assert verdict.is_music and verdict.music == pytest.approx(0.8)
     assert [label for label, _ in verdict.sounds_like] == ["Guitar", "Speech", "Bird"]
+    assert [label for label, _ in verdict.moods] == ["Happy music", "Sad music"]
     assert verdict.summary == "music (Music 80%)"
 
 
 def test_verdict_of_speech_names_what_it_sounds_like():
-    probs = np.array([[0.85, 0.02, 0.1, 0.0]])
+    probs = np.array([[0.85, 0.02, 0.1, 0.0, 0.0, 0.0]])
     verdict = music_verdict(probs, LABELS, k=2)
     assert not verdict.is_music and verdict.sounds_like == (("Speech", 0.85), ("Bird", 0.1))
     assert verdict.summary == "not music (sounds like: Speech)"
 
 
 def test_threshold_is_inclusive_and_bad_shapes_are_refused():
-    assert music_verdict(np.array([[0, MUSIC_THRESHOLD, 0, 0]]), LABELS).is_music
+    assert music_verdict(np.array([[0, MUSIC_THRESHOLD, 0, 0, 0, 0]]), LABELS).is_music
     with pytest.raises(ValueError, match="AudioSet probabilities"):
         music_verdict(np.zeros((2, 3)), LABELS)
     with pytest.raises(ValueError, match="AudioSet probabilities"):

@@ -194,8 +194,9 @@ def _genre_answer(prediction: Prediction, *, config: FeatureConfig | None, k: in
     if tags:
         why += f" MusiCNN hears: {', '.join(tags)}."
     if prediction.verdict is not None:
-        why += (f" AudioSet hears: {_percentages(prediction.verdict.sounds_like, k=5)}"
-                f" (Music {prediction.verdict.music:.0%}).")
+        verdict = prediction.verdict
+        why += f" AudioSet hears: {_percentages(verdict.sounds_like, k=5)} (Music {verdict.music:.0%})"
+        why += f"; mood: {_percentages(verdict.moods, k=2)}." if verdict.moods else "."
     st.caption(f"Why: {why}")
     if len(prediction.segment_probs) > 1:
         st.markdown("**Genre over time**")
