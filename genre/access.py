@@ -21,7 +21,12 @@ ROOTS_ENV = "GENRE_DATA_ROOTS"
 
 
 class AccessError(ValueError):
-    """A dataset folder outside the allowed roots; ``str(err)`` names the folder and the roots."""
+    """A dataset folder outside the allowed roots; ``str(err)`` names the folder and the roots,
+    ``roots`` holds the allowed roots."""
+
+    def __init__(self, message: str, *, roots: Sequence[Path] = ()) -> None:
+        super().__init__(message)
+        self.roots = tuple(roots)
 
 
 def _resolved(folder: str | os.PathLike) -> Path:
@@ -46,13 +51,14 @@ def check_dataset_folder(folder: str | os.PathLike, *, roots: Sequence[Path] | N
     roots = allowed_roots() if roots is None else tuple(_resolved(r) for r in roots)
     text = str(folder).strip()
     if not text:
-        raise AccessError("No dataset folder given.")
+        raise AccessError("No dataset folder given.", roots=roots)
     try:
         path = _resolved(text)
     except (OSError, RuntimeError, ValueError) as err:  # a link loop, a NUL byte, an unknown ~user
-        raise AccessError(f"`{text}` is not a usable folder path ({err}).") from err
+        raise AccessError(f"`{text}` is not a usable folder path ({err}).", roots=roots) from err
     if any(path.is_relative_to(root) for root in roots):
         return path
     names = ", ".join(f"`{root}`" for root in roots) or "(none)"
     raise AccessError(f"`{text}` is outside the folders this dashboard may read datasets from: {names}. "
-                      f"Choose a folder inside one of them (the server's {ROOTS_ENV} setting lists them).")
+                      f"Choose a folder inside one of them (the server's {ROOTS_ENV} setting lists them).",
+                      roots=roots)

@@ -43,13 +43,18 @@ def chosen_dataset() -> str:
     return str(st.session_state.get(DATASET_KEY) or default_dataset_dir())
 
 
-def dataset_refusal() -> str | None:
-    """Why the chosen dataset folder may not be read (outside the allowed roots), or None."""
+def _refusal() -> AccessError | None:
     try:
         check_dataset_folder(chosen_dataset())
     except AccessError as err:
-        return str(err)
+        return err
     return None
+
+
+def dataset_refusal() -> str | None:
+    """Why the chosen dataset folder may not be read (outside the allowed roots), or None."""
+    err = _refusal()
+    return str(err) if err else None
 
 
 def dataset_dir() -> Path | None:
@@ -123,9 +128,10 @@ def render_sidebar() -> None:
         st.text_input("Dataset folder", key=f"sidebar_{DATASET_KEY}", on_change=_keep, args=(DATASET_KEY,),
                       help="A folder with one sub-folder of audio clips per genre (GTZAN layout), "
                            "inside the folders this server allows (GENRE_DATA_ROOTS).")
-        refusal = dataset_refusal()
-        if refusal:
-            st.error(refusal)
+        refused = _refusal()
+        if refused:
+            allowed = ", ".join(f"`{root}`" for root in refused.roots)
+            st.error(f"Not allowed: a dataset folder must be inside {allowed}.")
         if names:
             st.session_state[f"sidebar_{MODEL_KEY}"] = st.session_state[MODEL_KEY]
             st.selectbox("Model", names, key=f"sidebar_{MODEL_KEY}", on_change=_keep, args=(MODEL_KEY,),
