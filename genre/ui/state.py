@@ -30,7 +30,6 @@ DATASET_KEY, MODEL_KEY = "dataset_dir", "model_name"
 DATA_PARAM, MODEL_PARAM = "data", "model"
 _IN_URL = "state_in_url"
 """Session-state key of the {param: value} this session last wrote to the URL."""
-DEFAULT_MODEL = "default"
 
 
 def default_dataset_dir() -> str:
@@ -68,6 +67,7 @@ def dataset_dir() -> Path | None:
 
 
 def model_names() -> list[str]:
+    """Saved models under ``MODELS_DIR``, ``default`` first."""
     return [p.name for p in list_models(MODELS_DIR)]
 
 
@@ -93,11 +93,10 @@ def _from_url(names: list[str]) -> str | None:
         if model in names:
             st.session_state[MODEL_KEY] = model
         else:
-            fallback = DEFAULT_MODEL if DEFAULT_MODEL in names else (names[0] if names else None)
+            fallback = names[0] if names else None
             st.session_state[MODEL_KEY] = fallback
-            return (f"The link asks for model `{model}`, which is not a saved model under models/; "
-                    f"showing `{fallback}` instead." if fallback else
-                    f"The link asks for model `{model}`, which is not a saved model under models/.")
+            showing = f"; showing `{fallback}` instead." if fallback else "."
+            return f"The link asks for model `{model}`, which is not a saved model under models/{showing}"
     return None
 
 
@@ -119,7 +118,7 @@ def render_sidebar() -> None:
     warning = _from_url(names)
     st.session_state.setdefault(DATASET_KEY, default_dataset_dir())
     if st.session_state.get(MODEL_KEY) not in names:
-        st.session_state[MODEL_KEY] = (DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]) if names else None
+        st.session_state[MODEL_KEY] = names[0] if names else None
     _to_url()
     # The widgets show the plain keys' values (set before each widget is drawn, so a value
     # from the URL reaches the box even after the widget existed).
