@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from genre.models import ModelError, read_card
-from genre.ui import cache, state, widgets
+from genre.ui import cache, navigation, state, widgets
 
 ROOT = Path(__file__).resolve().parent
 PAGES = (
@@ -65,9 +65,12 @@ def _dataset_status() -> None:
     root = state.dataset_dir()
     clips = cache.discover(root) if root else None
     if clips is None:
-        folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
-        st.info(f"No clips in `{folder}` yet: put GTZAN under data/ or set the folder in the sidebar "
-                "(one sub-folder of audio files per genre).")
+        refusal = state.dataset_refusal()
+        if refusal:
+            st.error(refusal)
+        else:
+            st.info(f"No clips in `{state.chosen_dataset()}` yet: put GTZAN under data/ or set the folder in the "
+                    "sidebar (one sub-folder of audio files per genre).")
         return
     counts = clips["label"].value_counts().sort_index()
     st.markdown(f"`{root}` · **{len(clips)} clips** in {len(counts)} genres")
@@ -105,4 +108,4 @@ st.set_page_config(page_title="genre", page_icon="🎵", layout="wide")
 state.render_sidebar()
 pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
 pages += [st.Page(path, title=title, icon=icon) for path, title, icon in PAGES if (ROOT / path).exists()]
-st.navigation(pages).run()
+navigation.run(pages)

@@ -10,16 +10,19 @@ import streamlit as st
 from genre import plots
 from genre.backbones.embeddings import DEFAULT_KIND, backbone_config
 from genre.features import FeatureConfig
-from genre.ui import cache, dataset_cache, state, widgets
+from genre.ui import cache, dataset_cache, navigation, state, widgets
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE"}
 DEFAULT_FEATURE = "centroid_mean"
 
 
 def no_dataset() -> None:
-    folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
+    refusal = state.dataset_refusal()
+    if refusal:
+        st.error(refusal)
+        return
     st.info(
-        f"No labelled clips found in `{folder}`.\n\n"
+        f"No labelled clips found in `{state.chosen_dataset()}`.\n\n"
         "**To get started**, either put GTZAN under `data/` in the project (one sub-folder of audio files "
         "per genre, e.g. `data/genres/blues/blues.00000.au`) or type the folder that holds your dataset "
         "in the sidebar under **Dataset folder**."
@@ -167,4 +170,4 @@ def main() -> None:
     problems(clips, table)
 
 
-main()
+navigation.run_page(main)

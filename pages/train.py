@@ -14,7 +14,7 @@ import streamlit as st
 from genre import backbones, plots
 from genre.dataset import find_split_lists
 from genre.models import ModelError, ModelSpec, read_card
-from genre.ui import cache, jobs, state
+from genre.ui import cache, jobs, navigation, state
 
 FEATURES = {jobs.HANDCRAFTED: "Hand-crafted (MFCC, chroma, tempo…)",
             **{kind: backbones.title(kind) for kind in jobs.feature_kinds()[1:]}}
@@ -247,9 +247,12 @@ def main() -> None:
     clips = cache.discover(root) if root else None
     request = None
     if clips is None:
-        folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
-        st.info(f"No labelled clips in `{folder}`. Put GTZAN under `data/` or set the dataset folder in the "
-                "sidebar, then come back to train.")
+        refusal = state.dataset_refusal()
+        if refusal:
+            st.error(refusal)
+        else:
+            st.info(f"No labelled clips in `{state.chosen_dataset()}`. Put GTZAN under `data/` or set the dataset "
+                    "folder in the sidebar, then come back to train.")
     else:
         counts = clips["label"].value_counts()
         st.caption(f"`{root}` · {len(clips)} clips in {len(counts)} genres")
@@ -271,4 +274,4 @@ def main() -> None:
         results(snap)
 
 
-main()
+navigation.run_page(main)

@@ -91,6 +91,14 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENRE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True)
+def allowed_data_roots(tmp_path_factory, monkeypatch):
+    """The dashboard may read datasets from this session's temporary folders and ../shared
+    (GENRE_DATA_ROOTS; by default only data/ and $GENRE_DATA_DIR are allowed)."""
+    roots = [str(tmp_path_factory.getbasetemp()), str(SHARED)]
+    monkeypatch.setenv("GENRE_DATA_ROOTS", os.pathsep.join(roots))
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """Folder-per-label dataset: 3 labels ('tones', 'beats', 'buzz') x 6 clips of 4 s, with a

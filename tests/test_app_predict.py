@@ -92,11 +92,8 @@ def test_broken_model_falls_back_to_default_with_warning(monkeypatch, tmp_path):
     (broken / "model.keras").write_bytes(b"not a zip file")
     monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
     monkeypatch.setenv("GENRE_DATA_DIR", str(tmp_path))
-    # AppTest runs a switched-to page without the entry script (no sidebar), so the sidebar's
-    # choice is put in the session state directly.
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/predict.py")
-    at.session_state[state.MODEL_KEY] = "broken"
-    at.run()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/predict.py").run()
+    at.sidebar.selectbox[0].select("broken").run()
     assert "Model **broken**" in at.caption[0].value
     at.file_uploader[0].set_value(("song.wav", _wav(), "audio/wav")).run()
     assert any("damaged" in w.value and "default model instead" in w.value for w in at.warning)

