@@ -68,7 +68,7 @@ RECIPES = {
 }
 # The two-backbone recipes share one feature store entry (MSD_musicnn+mn04, decoded at 32 kHz, every
 # output group stored) and differ in the groups they use; "alone" rows use one backbone's columns.
-LINEAR = ModelSpec(hidden=(), dropout=0.0, l2=3e-2, learning_rate=3e-4, epochs=150, patience=15)
+LINEAR = ModelSpec(hidden=(), dropout=0.0, l2=3e-2, learning_rate=1e-3, epochs=200, patience=15, batch_size=256)
 FUSED = "MSD_musicnn+mn04"
 RECIPES.update({
     "f-msd": Recipe("f-msd", "MusiCNN-MSD penultimate alone -> linear head",
@@ -86,7 +86,7 @@ RECIPES.update({
                          replace(LINEAR, class_weight=False)),
     "fused-mlp": Recipe("fused-mlp", "MSD penultimate + mn04 embedding -> MLP 128",
                         backbone_config(FUSED, groups=("penultimate", "embedding")),
-                        ModelSpec(hidden=(128,), dropout=0.5, l2=1e-3, epochs=100, patience=10)),
+                        ModelSpec(hidden=(128,), dropout=0.5, l2=1e-3, epochs=100, patience=10, batch_size=256)),
 })
 
 
