@@ -28,7 +28,7 @@ DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
 """The shipped default model (always the project's, whatever ``$GENRE_MODELS_DIR`` says)."""
 CARD_VERSION = 1
 MODEL_FILE, CARD_FILE = "model.keras", "card.json"
-FAMILIES = ("mlp", "cnn")
+FAMILIES = ("mlp", "cnn", "logreg")
 
 
 class ModelError(ValueError):
@@ -38,7 +38,12 @@ class ModelError(ValueError):
 @dataclass(frozen=True)
 class ModelSpec:
     """Hyper-parameters of a model family. ``family`` 'mlp' eats feature rows, 'cnn' log-mel
-    patches. ``hidden`` = units per hidden layer (MLP) or filters per conv block (CNN)."""
+    patches, 'logreg' feature rows through a multinomial logistic regression fitted exactly by
+    scikit-learn (then the same Keras model as an MLP without hidden layers). ``hidden`` = units
+    per hidden layer (MLP) or filters per conv block (CNN). ``l2``: weight penalty per example
+    (loss = mean cross-entropy + l2 * sum of squared weights; for 'logreg' C = 1 / (2 l2 n)).
+    For 'logreg', ``epochs`` caps the solver's iterations and ``learning_rate``, ``batch_size``,
+    ``dropout`` and ``patience`` do not apply."""
 
     family: str = "mlp"
     hidden: tuple[int, ...] = (256, 128)
@@ -97,6 +102,21 @@ def build_cnn(input_shape: tuple[int, int], n_classes: int, spec: ModelSpec, *, 
         x = keras.layers.Dropout(spec.dropout)(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="genre")(x)
     return _compile(keras.Model(inputs, outputs, name="logmel_cnn"), spec)
+
+
+def build_logistic(*, mean: np.ndarray, variance: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+                   spec: ModelSpec):
+    """A fitted multinomial logistic regression as a Keras model: (n, n_features) rows ->
+    Normalization(mean, variance) -> Dense softmax with kernel ``coef.T`` (n_features, n_classes)
+    and bias ``intercept`` (n_classes,). Softmax of the same logits as scikit-learn's."""
+    import keras
+
+    inputs = keras.Input((coef.shape[1],), name="features")
+    x = keras.layers.Normalization(mean=mean, variance=variance, name="normalize")(inputs)
+    dense = keras.layers.Dense(coef.shape[0], activation="softmax", name="genre")
+    model = keras.Model(inputs, dense(x), name="logistic_regression")
+    dense.set_weights([coef.T.astype(np.float32), intercept.astype(np.float32)])
+    return _compile(model, spec)
 
 
 def _compile(model, spec: ModelSpec):
