@@ -30,8 +30,7 @@ DEFAULTS = {"train_features": jobs.HANDCRAFTED, "train_family": "mlp", "train_se
             "train_dropout": 0.3, "train_lr": 1e-3, "train_epochs": 60, "train_batch": 64,
             "train_split": "artist", "train_valid": 0.2, "train_seed": 0}
 KEPT = "train_settings"
-RUN_KEY, RUN_PARAM = "train_run", "run"
-"""The run this session has open (session state) and the URL query parameter that carries it."""
+RUN_KEY, RUN_PARAM = "train_run", "run"  # the run this session has open; the URL query parameter carrying it
 
 
 def restore_settings(options: dict[str, list]) -> None:
@@ -320,7 +319,18 @@ def outcome(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
 
 
 def pick(registry: runs.RunRegistry) -> None:
-    open_run(st.session_state.get("train_pick"))
+    run_id = st.session_state.get("train_pick")
+    if isinstance(run_id, str) and registry.get(run_id) is not None:
+        open_run(run_id)
+
+
+def runs_table(registry: runs.RunRegistry) -> None:
+    """The table of kept runs; it refreshes itself while any run is queued or running."""
+    kept = registry.list()
+    st.dataframe(pd.DataFrame([{"run": s.id, "state": jobs.state_label(s), "settings": jobs.summary(s.request),
+                                "best score": jobs.score(s), "started": jobs.when(s.started or s.created)}
+                               for s in kept], columns=["run", "state", "settings", "best score", "started"]),
+                 hide_index=True)
 
 
 def recent_runs(registry: runs.RunRegistry, snap: runs.RunSnapshot | None) -> None:
@@ -332,13 +342,11 @@ def recent_runs(registry: runs.RunRegistry, snap: runs.RunSnapshot | None) -> No
     st.caption(f"Kept by the server for every tab until saved or discarded (the {registry.max_runs} most recent). "
                f"At most {registry.max_active} train at once, in a worker process at lower priority, so predictions "
                "stay fast; the others wait in the queue.")
-    st.dataframe(pd.DataFrame([{"run": s.id, "state": jobs.state_label(s), "settings": jobs.summary(s.request),
-                                "best score": jobs.score(s), "started": jobs.when(s.started or s.created)}
-                               for s in kept]), hide_index=True)
-    ids = [s.id for s in kept]
-    labels = {s.id: f"{s.id} · {jobs.state_label(s)} · {jobs.summary(s.request)}" for s in kept}
+    st.fragment(run_every=2.0 if any(s.active for s in kept) else None)(runs_table)(registry)
+    # Labels that never change (no state in them): the browser sends the chosen label back.
+    labels = {s.id: f"{s.id} · {jobs.summary(s.request)} · {jobs.when(s.created)}" for s in kept}
     st.session_state["train_pick"] = snap.id if snap else None
-    st.selectbox("Open a run", ids, format_func=labels.get, key="train_pick", index=None,
+    st.selectbox("Open a run", list(labels), format_func=labels.get, key="train_pick", index=None,
                  placeholder="Choose a run to see its curves and results…", on_change=pick, args=(registry,))
 
 
