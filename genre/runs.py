@@ -382,7 +382,10 @@ class RunRegistry:
                     [*self.worker, str(folder), str(write_fd), "--threads", str(self.threads),
                      "--niceness", str(self.niceness)],
                     stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,), env=self._worker_env(),
-                    start_new_session=True)  # a Ctrl-C meant for the server does not kill the run
+                    # Its own process group (a Ctrl-C meant for the server does not reach it) but the
+                    # server's session: with Linux autogroup scheduling a new session would be a
+                    # scheduling group of its own, where its lower priority counts for nothing.
+                    process_group=0)
         except OSError as err:
             os.close(read_fd)
             self._update(run_id, state=FAILED, error=f"the training process could not start: {err.strerror or err}",
