@@ -166,7 +166,9 @@ def start(registry: runs.RunRegistry, request: runs.TrainRequest) -> None:
 def live(registry: runs.RunRegistry, run_id: str, was_active: bool) -> None:
     """Queue position, progress, curves and the Stop button; reruns the page when the run ends."""
     snap = registry.get(run_id)
-    if snap is None:
+    if snap is None:  # discarded from another tab meanwhile
+        if was_active:
+            st.rerun()
         return
     st.caption(f"Run `{snap.id}` · {jobs.describe(snap.request)}")
     if snap.state == runs.QUEUED:
