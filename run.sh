@@ -17,13 +17,14 @@ setup() {
   # compile at once can leave a mismatched cache that segfaults every later run (numba #10128).
   .venv/bin/python -m genre.numba_cache
   # Browser tests: Debian's Chromium (never `playwright install`), with text and emoji fonts so
-  # the screenshots in test-artifacts/ show what a person sees (no empty boxes for 🎵 or ⚠️).
-  if [ "${1:-}" = "--with-browser" ] && { [ ! -x /usr/bin/chromium ] ||
+  # the screenshots in test-artifacts/ show what a person sees (no empty boxes for 🎵 or ⚠️);
+  # espeak-ng speaks the non-music the music-verdict tests need.
+  if [ "${1:-}" = "--with-browser" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/espeak-ng ] ||
        [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; }; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core \
-      fonts-noto-color-emoji >/dev/null
+      fonts-noto-color-emoji espeak-ng >/dev/null
   fi
 }
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from genre import backbones
 from genre.models import ModelError, read_card
-from genre.ui import cache, state, widgets
+from genre.ui import cache, navigation, state, widgets
 
 ROOT = Path(__file__).resolve().parent
 PAGES = (
@@ -43,9 +44,12 @@ def _model_card() -> None:
                      help="Mean recall over genres: not flattered by common genres.")
         if "balanced_accuracy" in cv:
             ba = cv["balanced_accuracy"]
-            st.caption(f"Cross-validated balanced accuracy: **{ba['mean']:.0%} ± {ba['std']:.0%}** over "
-                       f"{cv.get('folds', '?')} folds grouped by {cv.get('grouping', '?')} (no artist on both "
-                       "sides): steadier than one small validation list.")
+            spread = (f"95 % interval {ba['ci95'][0]:.0%}-{ba['ci95'][1]:.0%}" if "ci95" in ba
+                      else f"± {ba['std']:.0%}")
+            repeats = f" x {len(cv['seeds'])} seeds" if cv.get("seeds") else ""
+            st.caption(f"Cross-validated balanced accuracy: **{ba['mean']:.0%}** ({spread}) over "
+                       f"{cv.get('folds', '?')} folds{repeats} grouped by {cv.get('grouping', '?')} (no artist on "
+                       "both sides): what to expect on artists it never heard.")
     else:
         st.info("This model's card has no validation metrics, so its accuracy is unknown.")
     if card.notes:
@@ -54,7 +58,7 @@ def _model_card() -> None:
     trained_on = (f"{data.get('n_clips', '?')} clips from `{data['root']}`" if data.get("root")
                   else f"{data.get('n_clips', '?')} clips of {data['dataset']}" if data.get("dataset") else "unknown data")
     st.markdown(
-        f"- **Features:** {card.config.kind} ({card.input})\n"
+        f"- **Features:** {backbones.title(card.config.kind)} ({card.input})\n"
         f"- **Trained:** {card.created[:10]} on {trained_on}\n"
         f"- **Genres ({len(card.labels)}):** {', '.join(card.labels)}"
     )
@@ -65,9 +69,12 @@ def _dataset_status() -> None:
     root = state.dataset_dir()
     clips = cache.discover(root) if root else None
     if clips is None:
-        folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
-        st.info(f"No clips in `{folder}` yet: put GTZAN under data/ or set the folder in the sidebar "
-                "(one sub-folder of audio files per genre).")
+        refusal = state.dataset_refusal()
+        if refusal:
+            st.error(refusal)
+        else:
+            st.info(f"No clips in `{state.chosen_dataset()}` yet: put GTZAN under data/ or set the folder in the "
+                    "sidebar (one sub-folder of audio files per genre).")
         return
     counts = clips["label"].value_counts().sort_index()
     st.markdown(f"`{root}` · **{len(clips)} clips** in {len(counts)} genres")
@@ -105,4 +112,4 @@ st.set_page_config(page_title="genre", page_icon="🎵", layout="wide")
 state.render_sidebar()
 pages = [st.Page(home, title="Home", icon=":material/home:", default=True)]
 pages += [st.Page(path, title=title, icon=icon) for path, title, icon in PAGES if (ROOT / path).exists()]
-st.navigation(pages).run()
+navigation.run(pages)

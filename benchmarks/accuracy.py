@@ -1,11 +1,12 @@
 """Accuracy of every recipe on the artist-filtered GTZAN subset in ../shared/gtzan.
 
-For each recipe: clip-level accuracy, balanced accuracy and per-genre recall on the
-artist-filtered valid list after training on the train list (early stopping on that valid list,
-as the Train page does), plus 5-fold cross-validation over train+valid grouped by artist
-(mean +- std), which is steadier: the valid list holds only 2-3 clips of some genres.
+For each recipe: clip-level accuracy and balanced accuracy on the artist-filtered valid list after
+training on the train list, and repeated artist-grouped cross-validation over train+valid (5 folds
+x 3 seeds by default: mean and 95 % interval, per-genre recall over all clips), which is steadier:
+the valid list holds only 2-3 clips of some genres. Early stopping never watches the clips being
+measured: it uses an inner artist-grouped split of the training side (genre.crossval).
 
-    python benchmarks/accuracy.py [--data ../shared/gtzan] [--folds 5] [--recipes seed,mlp,...]
+    python benchmarks/accuracy.py [--data ../shared/gtzan] [--folds 5] [--seeds 0,1,2] [--recipes seed,mlp,...]
 """
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from genre.backbones.embeddings import backbone_config  # noqa: E402
-from genre.dataset import discover, find_split_lists, grouped_folds, split_from_lists  # noqa: E402
+from genre.clip import ClipFeatures  # noqa: E402
+from genre.crossval import CVResult, cross_validate, inner_split, predict_clips  # noqa: E402
+from genre.dataset import discover, find_split_lists, split_from_lists  # noqa: E402
+from genre.evaluate import classification_report  # noqa: E402
 from genre.features import FeatureConfig  # noqa: E402
 from genre.models import ModelSpec  # noqa: E402
-from genre.pipeline import ClipFeatures  # noqa: E402
 from genre.store import FeatureStore  # noqa: E402
 from genre.train import train_model  # noqa: E402
 
@@ -63,6 +66,28 @@ RECIPES = {
     "mtt-mlp": Recipe("mtt-mlp", "MusiCNN-MTT penultimate (3 s) -> MLP 128", backbone_config("MTT_musicnn"),
                       ModelSpec(hidden=(128,), dropout=0.5, l2=1e-3, epochs=100, patience=10)),
 }
+# The two-backbone recipes share one feature store entry (MSD_musicnn+mn04, decoded at 32 kHz, every
+# output group stored) and differ in the groups they use; "alone" rows use one backbone's columns.
+LINEAR = ModelSpec(hidden=(), dropout=0.0, l2=3e-2, learning_rate=1e-3, epochs=200, patience=15, batch_size=256)
+FUSED = "MSD_musicnn+mn04"
+RECIPES.update({
+    "f-msd": Recipe("f-msd", "MusiCNN-MSD penultimate alone -> linear head",
+                    backbone_config(FUSED, groups=("penultimate",)), LINEAR),
+    "f-mn04": Recipe("f-mn04", "mn04 embedding (3 s windows) alone -> linear head",
+                     backbone_config(FUSED, groups=("embedding",)), LINEAR),
+    "f-mn04-as": Recipe("f-mn04-as", "mn04 embedding + AudioSet probabilities -> linear head",
+                        backbone_config(FUSED, groups=("embedding", "audioset")), LINEAR),
+    "fused": Recipe("fused", "MSD penultimate + mn04 embedding -> linear head",
+                    backbone_config(FUSED, groups=("penultimate", "embedding")), LINEAR),
+    "fused-as": Recipe("fused-as", "MSD penultimate + mn04 embedding + AudioSet probabilities -> linear head",
+                       backbone_config(FUSED), LINEAR),
+    "fused-nocw": Recipe("fused-nocw", "MSD penultimate + mn04 embedding -> linear head, no class weights",
+                         backbone_config(FUSED, groups=("penultimate", "embedding")),
+                         replace(LINEAR, class_weight=False)),
+    "fused-mlp": Recipe("fused-mlp", "MSD penultimate + mn04 embedding -> MLP 128",
+                        backbone_config(FUSED, groups=("penultimate", "embedding")),
+                        ModelSpec(hidden=(128,), dropout=0.5, l2=1e-3, epochs=100, patience=10, batch_size=256)),
+})
 
 
 def select_columns(features: dict[str, ClipFeatures], suffix: str | None) -> dict[str, ClipFeatures]:
@@ -72,24 +97,32 @@ def select_columns(features: dict[str, ClipFeatures], suffix: str | None) -> dic
     return {p: replace(f, rows=f.rows[:, keep], names=[f.names[i] for i in keep]) for p, f in features.items()}
 
 
-def evaluate_recipe(recipe: Recipe, df, features, lists_split, folds) -> dict:
+def evaluate_recipe(recipe: Recipe, df, features, lists_split, *, n_splits: int, seeds: list[int]) -> dict:
+    """Valid-list report (trained on the train list, early stopping on an inner split of it) and
+    the repeated artist-grouped CV of one recipe."""
     t0 = time.time()
-    lists = train_model(df, features, lists_split, recipe.config, recipe.spec)
-    cv = [train_model(df, features, fold, recipe.config, recipe.spec) for fold in folds]
-    return {"lists": lists.report, "best_epoch_lists": lists.card.metrics["best_epoch"],
-            "cv_acc": [r.report["accuracy"] for r in cv], "cv_bal": [r.report["balanced_accuracy"] for r in cv],
-            "cv_best_epochs": [r.card.metrics["best_epoch"] for r in cv], "seconds": time.time() - t0}
+    fit = train_model(df, features, inner_split(df, lists_split.train, seed=0), recipe.config, recipe.spec)
+    ids, probs = predict_clips(fit.keras_model, df, features, lists_split.valid, fit.card.labels)
+    lists = classification_report(df.iloc[ids]["label"].tolist(), [fit.card.labels[i] for i in probs.argmax(1)],
+                                  sorted(df["label"].unique()))
+    cv = cross_validate(df, features, recipe.config, recipe.spec, n_splits=n_splits, seeds=seeds) if n_splits \
+        else CVResult()
+    return {"lists": lists, "cv": cv, "seconds": time.time() - t0}
 
 
-def spread(values: list[float], sep: str = " ± ") -> str:
-    """'mean ± sd' of fold results, or 'not run' without folds."""
-    return f"{np.mean(values):.3f}{sep}{np.std(values):.3f}" if values else "not run"
+def spread(values: list[float]) -> str:
+    """'mean (low-high)' of fold results with the 95 % interval, or 'not run' without folds."""
+    if not values:
+        return "not run"
+    mean, low, high = CVResult.interval(values)
+    return f"{mean:.3f} ({low:.3f}-{high:.3f})"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "gtzan"))
     p.add_argument("--folds", type=int, default=5, help="artist-grouped CV folds (0: valid list only)")
+    p.add_argument("--seeds", default="0,1,2", help="fold seeds: the CV is repeated once per seed")
     p.add_argument("--recipes", default=",".join(RECIPES))
     p.add_argument("--jobs", type=int, default=-1)
     args = p.parse_args(argv)
@@ -101,33 +134,34 @@ def main(argv=None) -> int:
     df = df.iloc[np.sort(np.concatenate([lists_split.train, lists_split.valid]))].reset_index(drop=True)
     df.attrs["root"] = args.data
     lists_split = split_from_lists(df, *lists)
-    folds = grouped_folds(df, n_splits=args.folds) if args.folds else []
+    seeds = [int(s) for s in args.seeds.split(",")]
     store = FeatureStore()
     print(f"{len(df)} clips (train list {len(lists_split.train)}, valid list {len(lists_split.valid)}); "
-          f"{len(folds)} artist-grouped folds over both\n", flush=True)
+          f"{args.folds} artist-grouped folds over both x seeds {seeds}\n", flush=True)
     results = {}
     for name in args.recipes.split(","):
         recipe = RECIPES[name]
         built = store.build(df["path"], recipe.config, n_jobs=args.jobs)
         if built.failed:
             print(f"  {name}: {len(built.failed)} clips failed to extract", file=sys.stderr)
-        results[name] = evaluate_recipe(recipe, df, select_columns(built.features, recipe.columns), lists_split, folds)
-        r = results[name]
+        features = select_columns(built.features, recipe.columns)
+        results[name] = r = evaluate_recipe(recipe, df, features, lists_split, n_splits=args.folds, seeds=seeds)
         print(f"{name:<11} valid acc {r['lists']['accuracy']:.3f} bal {r['lists']['balanced_accuracy']:.3f} | "
-              f"cv acc {spread(r['cv_acc'], '+-')} bal {spread(r['cv_bal'], '+-')} | best epochs {r['cv_best_epochs']} "
-              f"| {r['seconds']:.0f} s", flush=True)
+              f"cv acc {spread(r['cv'].accuracy)} bal {spread(r['cv'].balanced_accuracy)} | "
+              f"best epochs {r['cv'].best_epochs} | {r['seconds']:.0f} s", flush=True)
     labels = next(iter(results.values()))["lists"]["labels"]
-    print("\n| recipe | valid acc | valid bal. acc | CV acc (mean ± sd) | CV bal. acc (mean ± sd) |")
+    print("\n| recipe | valid acc | valid bal. acc | CV acc (mean, 95 % interval) | CV bal. acc (mean, 95 % interval) |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {RECIPES[name].description} | {r['lists']['accuracy']:.3f} | {r['lists']['balanced_accuracy']:.3f} "
-              f"| {spread(r['cv_acc'])} | {spread(r['cv_bal'])} |")
-    print("\nPer-genre recall on the valid list (support in brackets):\n")
-    support = next(iter(results.values()))["lists"]["per_class"]
-    print("| recipe | " + " | ".join(f"{lab} ({support[lab]['support']})" for lab in labels) + " |")
+              f"| {spread(r['cv'].accuracy)} | {spread(r['cv'].balanced_accuracy)} |")
+    print("\nPer-genre recall over all clips in cross-validation (mean over seeds; clips per genre in brackets):\n")
+    counts = df["label"].value_counts()
+    print("| recipe | " + " | ".join(f"{lab} ({counts[lab]})" for lab in labels) + " |")
     print("|---|" + "---|" * len(labels))
     for name, r in results.items():
-        print(f"| {name} | " + " | ".join(f"{r['lists']['per_class'][lab]['recall']:.2f}" for lab in labels) + " |")
+        if r["cv"].recall:
+            print(f"| {name} | " + " | ".join(f"{r['cv'].recall[lab]:.2f}" for lab in labels) + " |")
     return 0
 
 

@@ -12,19 +12,27 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from genre import backbones
 from genre.audio import AudioError
 from genre.features import FeatureConfig
 from genre.models import DEFAULT_MODEL_DIR, ModelError
 
-BACKBONE_KINDS = ("MSD_musicnn", "MTT_musicnn")
-
 
 def _config(args) -> FeatureConfig:
-    if args.features != "handcrafted":
+    if args.features != backbones.HANDCRAFTED:
         from genre.backbones.embeddings import backbone_config
 
-        return backbone_config(args.features)
+        return backbone_config(args.features, window_seconds=args.window_seconds)
     return FeatureConfig(segment_seconds=args.segment_seconds)
+
+
+def _feature_kind(text: str) -> str:
+    """argparse type: a feature kind known to the backbone registry."""
+    try:
+        backbones.parts(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def _progress(desc: str):
@@ -160,13 +168,18 @@ def cmd_predict(args) -> int:
             print(f"skipped {path}: {err}", file=sys.stderr)
             continue
         tags = ", ".join(tag for tag, _ in top_tags(pred.features, card.config, k=3))
-        print(f"{path}\t{pred.genre}\t{pred.confidence:.3f}" + ("\t(not sure)" if pred.unsure else "")
+        verdict = pred.verdict
+        notes = [] if verdict is None or verdict.is_music else [verdict.summary]
+        notes += ["(not sure)"] if pred.unsure and not notes else []
+        print(f"{path}\t{pred.genre}\t{pred.confidence:.3f}" + "".join(f"\t{n}" for n in notes)
               + (f"\ttags: {tags}" if tags else ""))
-        rows.append([str(path), pred.genre, f"{pred.confidence:.4f}", *(f"{p:.4f}" for p in pred.probs)])
+        music = ["", ""] if verdict is None else [f"{verdict.music:.4f}", "true" if verdict.is_music else "false"]
+        rows.append([str(path), pred.genre, f"{pred.confidence:.4f}", *music, *(f"{p:.4f}" for p in pred.probs)])
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["path", "genre", "probability", *(f"p_{lab}" for lab in card.labels)])
+            writer.writerow(["path", "genre", "probability", "music", "is_music",
+                             *(f"p_{lab}" for lab in card.labels)])
             writer.writerows(rows)
     if not rows:
         raise AudioError(f"none of the {len(files)} files could be classified")
@@ -183,9 +196,12 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
 
     def feature_args(sp):
-        sp.add_argument("--features", default="handcrafted", choices=("handcrafted", *BACKBONE_KINDS),
-                        help="hand-crafted librosa features or pretrained MusiCNN embeddings")
+        sp.add_argument("--features", default=backbones.HANDCRAFTED, type=_feature_kind,
+                        help=f"{backbones.HANDCRAFTED} (librosa features), a pretrained backbone's embeddings "
+                             f"({', '.join(backbones.BACKBONES)}) or several joined by '+', e.g. MSD_musicnn+mn04")
         sp.add_argument("--segment-seconds", type=float, default=3.0, help="segment length for hand-crafted features")
+        sp.add_argument("--window-seconds", type=float, default=0.0,
+                        help="mn04's window centred on each ~3 s segment, in s (0: 3 s)")
 
     sp = sub.add_parser("extract", help="fill the feature store ($GENRE_CACHE_DIR, default data/cache)")
     dataset_args(sp)
@@ -219,7 +235,8 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("predict", help="genre of an audio file or of every audio file in a folder")
     sp.add_argument("path", help="audio file or folder (searched recursively)")
     sp.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory (default: shipped model)")
-    sp.add_argument("--csv", help="write path, genre, probability and p_<label> columns here")
+    sp.add_argument("--csv", help="write path, genre, probability, music (0-1), is_music (true/false) and "
+                                  "p_<label> columns here (music columns blank if no verdict could be had)")
     sp.set_defaults(func=cmd_predict)
     return p
 

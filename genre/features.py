@@ -14,24 +14,27 @@ from dataclasses import asdict, dataclass, field
 import librosa
 import numpy as np
 
+from genre import backbones
+
 FEATURE_GROUPS = (
     "mfcc", "mel", "chroma", "tonnetz", "contrast",
     "centroid", "bandwidth", "rolloff", "flatness", "zcr", "rms", "tempo",
 )
-KINDS = ("handcrafted", "MSD_musicnn", "MTT_musicnn")
-BACKBONE_GROUPS = ("penultimate", "pooled", "tags")
-"""Outputs of a pretrained backbone usable as features (see genre.backbones.embeddings)."""
 STATS = ("mean", "std")
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
+"""2: ``window_seconds``; backbone segments cover a tail of at least half a segment."""
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     """How audio becomes features. Saved in every model card; prediction uses the same one.
 
-    ``kind`` is ``"handcrafted"`` (the groups below) or a backbone name such as
-    ``"MSD_musicnn"`` (pretrained embeddings; then ``sr`` and the segment length are the
-    backbone's own). Rates in Hz, lengths in samples, ``segment_seconds`` in seconds.
+    ``kind`` is ``"handcrafted"`` (the groups below) or a backbone kind of
+    :mod:`genre.backbones` such as ``"MSD_musicnn"`` or ``"MSD_musicnn+mn04"`` (pretrained
+    embeddings of each segment; ``groups`` are then backbone outputs, ``sr`` the rate audio is
+    decoded at, and each backbone resamples it to its own). ``window_seconds``: for backbones
+    that take any window length (mn04), the window centred on each segment (0: the backbone's
+    default). Rates in Hz, lengths in samples, ``segment_seconds`` and ``window_seconds`` in s.
     """
 
     kind: str = "handcrafted"
@@ -42,17 +45,16 @@ class FeatureConfig:
     n_mfcc: int = 20
     segment_seconds: float = 3.0
     groups: tuple[str, ...] = field(default=FEATURE_GROUPS)
+    window_seconds: float = 0.0
     version: int = CONFIG_VERSION
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown feature kind {self.kind!r}; known: {', '.join(KINDS)}")
-        known = FEATURE_GROUPS if self.kind == "handcrafted" else BACKBONE_GROUPS
+        known = FEATURE_GROUPS if self.kind == backbones.HANDCRAFTED else backbones.groups_of(self.kind)
         unknown = set(self.groups) - set(known)
         if unknown:
             raise ValueError(f"unknown feature groups {sorted(unknown)} for {self.kind}; known: {', '.join(known)}")
-        if self.segment_seconds <= 0 or self.sr <= 0 or self.hop_length <= 0:
-            raise ValueError("sr, hop_length and segment_seconds must be positive")
+        if self.segment_seconds <= 0 or self.sr <= 0 or self.hop_length <= 0 or self.window_seconds < 0:
+            raise ValueError("sr, hop_length and segment_seconds must be positive, window_seconds not negative")
         object.__setattr__(self, "groups", tuple(g for g in known if g in self.groups))
 
     @property

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from genre.pipeline import ClipFeatures
+from genre.clip import ClipFeatures
 
 METHODS = ("pca", "tsne")
 

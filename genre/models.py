@@ -48,6 +48,8 @@ class ModelSpec:
     batch_size: int = 64
     patience: int = 10
     l2: float = 1e-4
+    class_weight: bool = True
+    """Weight each genre's segments by the inverse of its frequency (balanced)."""
 
     def __post_init__(self):
         if self.family not in FAMILIES:

@@ -7,44 +7,33 @@ about 30 s (whole segments), which bounds memory for tracks of any length.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
+from genre import backbones
 from genre.audio import Decoded, decode
-from genre.features import BACKBONE_GROUPS, FeatureConfig, extract, feature_names, log_mel_segments, segment_matrix
+from genre.backbones import embeddings
+from genre.clip import ClipFeatures
+from genre.features import FeatureConfig, extract, feature_names, log_mel_segments, segment_matrix
 
 CHUNK_SECONDS = 30.0
 
 
-@dataclass
-class ClipFeatures:
-    """Features of one clip. ``rows``: (n_segments, n_features) float32, ``starts``: segment
-    start times (s), ``names``: feature names, ``log_mel``: (n_segments, n_mels, frames) float16
-    patches (hand-crafted kind only), ``extras``: other arrays (e.g. backbone ``tags``)."""
-
-    rows: np.ndarray
-    starts: np.ndarray
-    names: list[str]
-    seconds: float
-    log_mel: np.ndarray | None = None
-    extras: dict[str, np.ndarray] | None = None
-
-
 def is_backbone(config: FeatureConfig) -> bool:
-    return config.kind != "handcrafted"
+    return config.kind != backbones.HANDCRAFTED
 
 
 def storage_config(config: FeatureConfig) -> FeatureConfig:
     """The config whose features are computed and cached: for a backbone, all its output groups
     (one forward pass gives them all), so choosing other groups later needs no recomputation."""
-    return replace(config, groups=BACKBONE_GROUPS) if is_backbone(config) else config
+    return replace(config, groups=backbones.groups_of(config.kind)) if is_backbone(config) else config
 
 
 def select_groups(feats: ClipFeatures, config: FeatureConfig) -> ClipFeatures:
     """Keep the columns of ``config.groups`` from features computed with :func:`storage_config`
     (backbone names read ``<model>_<group>_<index>``)."""
-    if not is_backbone(config) or tuple(config.groups) == BACKBONE_GROUPS:
+    if not is_backbone(config) or tuple(config.groups) == backbones.groups_of(config.kind):
         return feats
     keep = [i for i, name in enumerate(feats.names) if name.split("_")[1] in config.groups]
     return replace(feats, rows=feats.rows[:, keep], names=[feats.names[i] for i in keep])
@@ -74,15 +63,9 @@ def _handcrafted(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
                         log_mel=np.concatenate(patches))
 
 
-def _backbone(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
-    from genre.backbones import embeddings
-
-    return embeddings.clip_features(y, config)
-
-
 def clip_features(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
     """Per-segment features of mono ``y`` sampled at ``config.sr``."""
-    return _backbone(y, config) if is_backbone(config) else _handcrafted(y, config)
+    return embeddings.clip_features(y, config) if is_backbone(config) else _handcrafted(y, config)
 
 
 def features_of(source, config: FeatureConfig, *, name: str | None = None) -> tuple[ClipFeatures, Decoded]:

@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from genre.audio import Decoded, decode, ensure_audible
+from genre.backbones import embeddings
+from genre.clip import ClipFeatures
 from genre.models import LoadedModel, ModelError
-from genre.pipeline import ClipFeatures, clip_features
+from genre.pipeline import clip_features
+from genre.verdict import MusicVerdict
 
 UNSURE_BELOW = 0.5
 """A top probability under this is reported as 'not sure'."""
@@ -22,7 +25,8 @@ UNSURE_BELOW = 0.5
 @dataclass
 class Prediction:
     """``probs``: (n_labels,) clip probabilities; ``segment_probs``: (n_segments, n_labels);
-    ``starts``: segment start times in s; ``decoded``: the audio as the model heard it."""
+    ``starts``: segment start times in s; ``decoded``: the audio as the model heard it;
+    ``verdict``: whether it is music at all (None if AudioSet's outputs could not be had)."""
 
     labels: list[str]
     probs: np.ndarray
@@ -30,6 +34,7 @@ class Prediction:
     starts: np.ndarray
     features: ClipFeatures
     decoded: Decoded | None = None
+    verdict: MusicVerdict | None = None
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(self.probs)[::-1][:k]
@@ -90,6 +95,8 @@ def predict_decoded(model: LoadedModel, decoded: Decoded, *, name: str | None = 
     if decoded.sr != config.sr:
         raise ValueError(f"audio decoded at {decoded.sr} Hz; {model.name} needs {config.sr} Hz")
     ensure_audible(decoded.y, name=name or "The clip")
-    prediction = predict_features(model, clip_features(decoded.y, config))
+    feats = clip_features(decoded.y, config)
+    prediction = predict_features(model, feats)
     prediction.decoded = decoded
+    prediction.verdict = embeddings.music_verdict_of(feats, decoded.y, config)
     return prediction

@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from genre.features import FeatureConfig
 from genre.maps import clip_matrix
-from genre.pipeline import ClipFeatures
+from genre.clip import ClipFeatures
 from genre.store import FeatureStore, Progress
 
 

@@ -21,7 +21,8 @@ from joblib import Parallel, delayed, effective_n_jobs
 from genre.audio import AudioError
 from genre.features import FeatureConfig
 from genre.numba_cache import warm_librosa
-from genre.pipeline import ClipFeatures, features_of, select_groups, storage_config
+from genre.clip import ClipFeatures
+from genre.pipeline import features_of, select_groups, storage_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Progress = Callable[[int, int, str], None]

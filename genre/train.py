@@ -18,7 +18,7 @@ from genre.dataset import Split
 from genre.evaluate import classification_report
 from genre.features import FeatureConfig
 from genre.models import ModelCard, ModelSpec, build_cnn, build_mlp
-from genre.pipeline import ClipFeatures
+from genre.clip import ClipFeatures
 
 EpochListener = Callable[[int, dict], None]
 """listener(epoch_number_from_1, logs) with loss, accuracy, val_loss, val_accuracy."""
@@ -110,7 +110,8 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
         callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
                                                           restore_best_weights=True))
     history = model.fit(train.x, train.y, validation_data=(valid.x, valid.y) if valid is not None else None,
-                        epochs=spec.epochs, batch_size=spec.batch_size, class_weight=class_weight, verbose=0,
+                        epochs=spec.epochs, batch_size=spec.batch_size, verbose=0,
+                        class_weight=class_weight if spec.class_weight else None,
                         callbacks=callbacks)
     report, valid_ids = {}, []
     if valid is not None:

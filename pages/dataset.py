@@ -8,17 +8,21 @@ import pandas as pd
 import streamlit as st
 
 from genre import plots
+from genre.backbones.embeddings import DEFAULT_KIND, backbone_config
 from genre.features import FeatureConfig
-from genre.ui import cache, dataset_cache, state, widgets
+from genre.ui import cache, dataset_cache, navigation, state, widgets
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE"}
 DEFAULT_FEATURE = "centroid_mean"
 
 
 def no_dataset() -> None:
-    folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
+    refusal = state.dataset_refusal()
+    if refusal:
+        st.error(refusal)
+        return
     st.info(
-        f"No labelled clips found in `{folder}`.\n\n"
+        f"No labelled clips found in `{state.chosen_dataset()}`.\n\n"
         "**To get started**, either put GTZAN under `data/` in the project (one sub-folder of audio files "
         "per genre, e.g. `data/genres/blues/blues.00000.au`) or type the folder that holds your dataset "
         "in the sidebar under **Dataset folder**."
@@ -93,14 +97,25 @@ def distributions(table: dataset_cache.ClipTable) -> None:
                                            hover=frame["clip_id"]), key="dataset_distribution")
 
 
-def clip_map(table: dataset_cache.ClipTable) -> None:
+MAP_FEATURES = {"handcrafted": "Hand-crafted features", "embeddings": "Pretrained embeddings (MusiCNN + mn04)"}
+
+
+def clip_map(clips: pd.DataFrame, table: dataset_cache.ClipTable) -> None:
     st.subheader("Map of the clips")
-    left, right = st.columns([1, 3])
+    left, middle, right = st.columns([1, 1, 2])
     method = left.radio("Projection", list(METHODS), format_func=METHODS.get, horizontal=True, key="dataset_map_method",
                         help="PCA keeps the largest directions of variation; t-SNE keeps neighbours together "
                              "(clusters are meaningful, distances between them less so).")
+    source = middle.radio("Features", list(MAP_FEATURES), format_func=MAP_FEATURES.get, key="dataset_map_features",
+                          help="Hand-crafted: the statistics above. Embeddings: what the shipped model hears, "
+                               "MusiCNN-MSD and EfficientAT mn04 side by side (extracted once, ~0.3 s per clip).")
     right.caption("Every clip's mean feature vector, standardised and projected to 2-D. Similar-sounding clips "
                   "land close together. Hover a dot for the clip, **click it to play it**.")
+    if source == "embeddings":
+        table = dataset_cache.clip_table(clips, backbone_config(DEFAULT_KIND, groups=("penultimate", "embedding")))
+        if table.frame.empty:
+            st.warning("No clip could be embedded; see the list of problems below.")
+            return
     frame = table.frame
     with st.spinner(f"Computing the {METHODS[method]} map…"):
         xy = dataset_cache.projection(frame[table.names].to_numpy(), method)
@@ -151,8 +166,8 @@ def main() -> None:
     else:
         distributions(table)
         st.divider()
-        clip_map(table)
+        clip_map(clips, table)
     problems(clips, table)
 
 
-main()
+navigation.run_page(main)

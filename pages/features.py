@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from genre import plots
-from genre.ui import cache, widgets
+from genre.ui import cache, navigation, widgets
 
 TITLES = {
     "waveform": "Waveform · loudness over time (orange lines: beats)",
@@ -46,4 +46,4 @@ def main() -> None:
             st.plotly_chart(figure, key=f"features_panel_{i}")
 
 
-main()
+navigation.run_page(main)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from genre import plots
-from genre.ui import cache, state, widgets
+from genre.ui import cache, navigation, state, widgets
 
 
 def main() -> None:
@@ -35,4 +35,4 @@ def main() -> None:
     st.caption(f"Predicted by model {analysis.model} ({analysis.config.kind} features).")
 
 
-main()
+navigation.run_page(main)

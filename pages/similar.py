@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from genre.models import DEFAULT_MODEL_DIR, ModelError, read_card
-from genre.ui import cache, state, widgets
+from genre.ui import cache, navigation, state, widgets
 
 PER_ROW = 3
 
@@ -85,4 +85,4 @@ def main() -> None:
     _cards(neighbours)
 
 
-main()
+navigation.run_page(main)

@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from genre import models, plots, runs
+from genre import backbones, models, plots, runs
 from genre.dataset import find_split_lists
 from genre.models import ModelCard, ModelError, ModelSpec, read_card
-from genre.ui import cache, jobs, state
+from genre.ui import cache, jobs, navigation, state
 
 FEATURES = {jobs.HANDCRAFTED: "Hand-crafted (MFCC, chroma, tempo…)",
-            jobs.BACKBONE: "MusiCNN embeddings (pretrained)"}
+            **{kind: backbones.title(kind) for kind in jobs.feature_kinds()[1:]}}
 FAMILIES = {"mlp": "MLP on feature rows", "cnn": "CNN on log-mel patches"}
 SPLITS = jobs.SPLITS
 HIDDEN_DEFAULTS = {"mlp": "256,128", "cnn": "16,32,64"}
@@ -61,8 +61,9 @@ def settings(root) -> runs.TrainRequest | None:
     a, b, c = st.columns([3, 2, 2])
     kind = a.selectbox("Feature set", kinds, format_func=FEATURES.get, key="train_features",
                        help="What the model hears. Hand-crafted: MFCC, chroma, spectral shape, contrast, tempo… "
-                            "MusiCNN: embeddings of a network pretrained on the Million Song Dataset. Features are "
-                            "extracted once per setting and cached on disk.")
+                            "MusiCNN: embeddings of a network pretrained on the Million Song Dataset; EfficientAT "
+                            "mn04: one pretrained on AudioSet's 527 sound classes; both: the two side by side (the "
+                            "shipped model's features). Features are extracted once per setting and cached on disk.")
     family = b.radio("Model", families, format_func=FAMILIES.get, key="train_family",
                      help="MLP: dense layers on the feature rows of each segment. CNN: convolutions on the log-mel "
                           "spectrogram of each segment (hand-crafted set only; slower).")
@@ -366,9 +367,12 @@ def main() -> None:
     clips = cache.discover(root) if root else None
     request = None
     if clips is None:
-        folder = st.session_state.get(state.DATASET_KEY) or state.default_dataset_dir()
-        st.info(f"No labelled clips in `{folder}`. Put GTZAN under `data/` or set the dataset folder in the "
-                "sidebar, then come back to train.")
+        refusal = state.dataset_refusal()
+        if refusal:
+            st.error(refusal)
+        else:
+            st.info(f"No labelled clips in `{state.chosen_dataset()}`. Put GTZAN under `data/` or set the dataset "
+                    "folder in the sidebar, then come back to train.")
     else:
         counts = clips["label"].value_counts()
         st.caption(f"`{root}` · {len(clips)} clips in {len(counts)} genres")
@@ -392,4 +396,4 @@ def main() -> None:
     recent_runs(registry, snap)
 
 
-main()
+navigation.run_page(main)

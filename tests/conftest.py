@@ -3,6 +3,9 @@ and the optional real GTZAN data in ../shared (tests using it skip when it is ab
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,40 @@ def synth(kind: str = "tones", *, seconds: float = 4.0, sr: int = SR, seed: int 
     return (0.3 * y + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
 
 
+ESPEAK = shutil.which("espeak-ng")
+NON_MUSIC = ("speech", "noise", "tone", "clicks")
+
+
+def non_music(kind: str, *, seconds: float = 8.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """Deterministic mono float32 sounds that are not music: 'speech' (espeak-ng reading a few
+    sentences; pytest.skip without it), 'noise' (white), 'tone' (a steady 1 kHz sine) and
+    'clicks' (a few random clicks in near-silence)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    if kind == "speech":
+        if ESPEAK is None:
+            pytest.skip("espeak-ng is not installed (Debian package espeak-ng; ./run.sh setup --with-browser)")
+        import librosa
+
+        text = ("Good morning. This is a recording of a person speaking, not of music. "
+                "We count slowly: one, two, three, four, five, six, seven, eight.")
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "speech.wav"
+            subprocess.run([ESPEAK, "-w", str(wav), text], check=True, capture_output=True)
+            y, _ = librosa.load(wav, sr=sr)
+        return y.astype(np.float32)
+    if kind == "noise":
+        y = 0.1 * rng.standard_normal(n)
+    elif kind == "tone":
+        y = 0.3 * np.sin(2 * np.pi * 1000 * np.arange(n) / sr)
+    elif kind == "clicks":
+        y = 1e-4 * rng.standard_normal(n)
+        y[rng.choice(n, size=int(seconds * 2), replace=False)] = 0.9
+    else:
+        raise ValueError(kind)
+    return y.astype(np.float32)
+
+
 def write_wav(path: Path, y: np.ndarray, sr: int = SR) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, y, sr)
@@ -52,6 +89,14 @@ def pytest_configure(config):
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own feature cache; nothing touches data/cache."""
     monkeypatch.setenv("GENRE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(autouse=True)
+def allowed_data_roots(tmp_path_factory, monkeypatch):
+    """The dashboard may read datasets from this session's temporary folders and ../shared
+    (GENRE_DATA_ROOTS; by default only data/ and $GENRE_DATA_DIR are allowed)."""
+    roots = [str(tmp_path_factory.getbasetemp()), str(SHARED)]
+    monkeypatch.setenv("GENRE_DATA_ROOTS", os.pathsep.join(roots))
 
 
 @pytest.fixture(scope="session")

@@ -137,7 +137,8 @@ def test_predict_one_file(after_training):
     lines = done.stdout.splitlines()
     assert len(lines) == 1
     path, genre, prob, *rest = lines[0].split("\t")
-    assert path == str(after_training["clip"]) and genre == "tones" and 0.5 < float(prob) <= 1.0 and rest == []
+    assert path == str(after_training["clip"]) and genre == "tones" and 0.5 < float(prob) <= 1.0
+    assert rest == ["not music (sounds like: Sine wave)"]  # a synthetic chord is not music to AudioSet
 
 
 def test_predict_a_folder_to_csv(after_training):
@@ -147,10 +148,11 @@ def test_predict_a_folder_to_csv(after_training):
     assert [line.split("\t")[0] for line in lines] == [str(f) for f in after_training["folder"]]  # one per file
     with open(after_training["files"] / "out.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["path", "genre", "probability", "p_beats", "p_buzz", "p_tones"]
+    assert rows[0] == ["path", "genre", "probability", "music", "is_music", "p_beats", "p_buzz", "p_tones"]
     assert len(rows) == 4
     for row, path, expected in zip(rows[1:], after_training["folder"], ["beats", "buzz", "tones"]):
-        probs = np.array([float(v) for v in row[3:]])
+        probs = np.array([float(v) for v in row[5:]])
+        assert 0 <= float(row[3]) < 0.25 and row[4] == "false"  # synthetic sounds: not music
         assert row[0] == str(path)
         assert row[1] == expected == LABELS[int(np.argmax(probs))]
         assert float(row[2]) == pytest.approx(probs.max(), abs=1e-4)

@@ -241,7 +241,7 @@ def test_dashboard_falls_back_to_the_default_for_every_broken_model(broken_model
     assert not [w.value for w in at.warning if "default model instead" in w.value]
     assert at.caption[-1].value.startswith("Predicted by model default")
     for name in broken:
-        # AppTest runs a page without the entry script's sidebar: pick the model through its state key
+        # pick the model through its state key, as the sidebar's picker does
         at.session_state[state.MODEL_KEY] = name
         at.run()
         assert not at.exception, (name, at.exception)

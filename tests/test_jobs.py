@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from genre import runs
+from genre import backbones, runs
 from genre.features import FeatureConfig
 from genre.models import ModelCard, ModelSpec
 from genre.ui import jobs
@@ -19,7 +19,7 @@ def test_describe_and_summary():
     assert jobs.describe(REQUEST) == ("hand-crafted features, 3 s segments · MLP 64,32 · dropout 0.3 · learning rate "
                                       "0.001 · batch 64 · By artist, 25% held out · seed 3")
     assert jobs.summary(REQUEST) == "hand-crafted 3 s · MLP 64,32 · artist split · 40 epochs · seed 3"
-    lists = replace(REQUEST, split="lists", config=jobs.feature_config(jobs.BACKBONE))
+    lists = replace(REQUEST, split="lists", config=jobs.feature_config("MSD_musicnn"))
     assert jobs.describe(lists).startswith("MSD_musicnn embeddings") and jobs.describe(lists).endswith(
         "List files (splits/) · seed 3")
 
@@ -75,12 +75,7 @@ def test_split_difference():
 
 def test_feature_kinds_and_configs():
     kinds = jobs.feature_kinds()
-    assert kinds[0] == jobs.HANDCRAFTED and set(kinds) <= {jobs.HANDCRAFTED, jobs.BACKBONE}
+    assert kinds == [jobs.HANDCRAFTED, *backbones.BACKBONES, jobs.FUSED]
     assert jobs.feature_config(jobs.HANDCRAFTED, segment_seconds=2.0) == FeatureConfig(segment_seconds=2.0)
-    if jobs.BACKBONE in kinds:
-        assert jobs.feature_config(jobs.BACKBONE).kind == jobs.BACKBONE
-
-
-def test_feature_kinds_without_backbone_module(monkeypatch):
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
-    assert jobs.feature_kinds() == [jobs.HANDCRAFTED]
+    for kind in kinds[1:]:
+        assert jobs.feature_config(kind).kind == kind

@@ -1,12 +1,14 @@
 """Train the shipped default model (models/default) on the artist-filtered GTZAN subset.
 
-Recipe: the ``msd`` recipe of benchmarks/accuracy.py (frozen MusiCNN-MSD embeddings of every
-~3 s patch -> linear softmax head with class weights; clip = mean of its patch probabilities).
-Its card records the validation figures measured here before the final fit: the artist-filtered
-valid list (trained on the train list) and artist-grouped cross-validation over train+valid.
-The final model is then fitted on train+valid for the median best epoch count of those runs.
+Recipe: chosen by repeated artist-grouped cross-validation in benchmarks/accuracy.py (default
+``fused``: frozen MusiCNN-MSD and EfficientAT mn04 embeddings of every ~3 s segment, side by side
+-> linear softmax head with class weights; clip = mean of its segment probabilities). Its card
+records the figures measured here before the final fit: the artist-filtered valid list (trained
+on the train list) and the repeated artist-grouped cross-validation over train+valid (early
+stopping on inner splits, never on the measured clips). The final model is then fitted on
+train+valid for the median best epoch count of the cross-validation fits.
 
-    python tools/train_default.py [--data ../shared/gtzan] [--out models/default]
+    python tools/train_default.py [--data ../shared/gtzan] [--recipe fused] [--out models/default]
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.accuracy import RECIPES  # noqa: E402
-from genre.dataset import Split, discover, find_split_lists, grouped_folds, split_from_lists  # noqa: E402
+from benchmarks.accuracy import RECIPES, evaluate_recipe  # noqa: E402
+from genre import backbones  # noqa: E402
+from genre.dataset import Split, discover, find_split_lists, split_from_lists  # noqa: E402
 from genre.evaluate import format_report  # noqa: E402
 from genre.models import DEFAULT_MODEL_DIR, save_model  # noqa: E402
 from genre.store import FeatureStore  # noqa: E402
@@ -31,9 +34,10 @@ from genre.train import train_model  # noqa: E402
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "gtzan"))
-    p.add_argument("--recipe", default="msd", choices=sorted(RECIPES))
+    p.add_argument("--recipe", default="fused", choices=sorted(RECIPES))
     p.add_argument("--out", default=str(DEFAULT_MODEL_DIR))
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seeds", default="0,1,2")
     args = p.parse_args(argv)
     recipe = RECIPES[args.recipe]
     df = discover(args.data)
@@ -45,33 +49,29 @@ def main(argv=None) -> int:
     for path, reason in built.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
 
-    on_lists = train_model(df, built.features, lists_split, recipe.config, recipe.spec)
-    print("artist-filtered valid list (trained on the train list):\n" + format_report(on_lists.report))
-    folds = [train_model(df, built.features, fold, recipe.config, recipe.spec)
-             for fold in grouped_folds(df, n_splits=args.folds)]
-    cv = {key: [r.report[key] for r in folds] for key in ("accuracy", "balanced_accuracy")}
-    best_epochs = [on_lists.card.metrics["best_epoch"], *(r.card.metrics["best_epoch"] for r in folds)]
-    epochs = int(np.median(best_epochs))
-    print(f"cross-validation: accuracy {np.mean(cv['accuracy']):.3f} +- {np.std(cv['accuracy']):.3f}, balanced "
-          f"{np.mean(cv['balanced_accuracy']):.3f} +- {np.std(cv['balanced_accuracy']):.3f}; final fit {epochs} epochs")
+    measured = evaluate_recipe(recipe, df, built.features, lists_split, n_splits=args.folds,
+                               seeds=[int(s) for s in args.seeds.split(",")])
+    cv = measured["cv"]
+    print("artist-filtered valid list (trained on the train list):\n" + format_report(measured["lists"]))
+    epochs = int(np.median(cv.best_epochs))
+    print(f"cross-validation: accuracy {cv.summary('accuracy')}, balanced {cv.summary()}; final fit {epochs} epochs")
 
     everything = Split(np.arange(len(df)), np.array([], dtype=int), {"kind": "all (train + valid lists)"})
     final = train_model(df, built.features, everything, recipe.config,
                         type(recipe.spec)(**{**recipe.spec.to_dict(), "epochs": epochs}))
     card = final.card
     card.metrics = {
-        "validation": on_lists.report,
+        "validation": measured["lists"],
         "validation_note": "trained on the artist-filtered train list, measured on the valid list; the shipped "
                            "model was then refitted on both lists",
-        "cross_validation": {"folds": len(folds), "grouping": "artist",
-                             **{k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "per_fold": v}
-                                for k, v in cv.items()}},
+        "cross_validation": cv.to_dict(),
         "epochs_run": epochs,
     }
     card.data = {"dataset": "GTZAN (Tzanetakis & Cook 2002), artist-filtered train+valid lists "
                             "(Kereliuk, Sturm & Larsen 2015), the clips held in ../shared/gtzan",
                  "n_clips": len(df), "clips_per_genre": df["label"].value_counts().sort_index().to_dict(),
-                 "class_weights": "balanced"}
+                 "class_weights": "balanced" if recipe.spec.class_weight else "none",
+                 "backbones": [b.title for b in backbones.parts(recipe.config.kind)]}
     card.notes = recipe.description
     save_model(final.keras_model, card, args.out, overwrite=True)
     print(f"saved {args.out}")

@@ -1,60 +1,110 @@
 """Pretrained-backbone embeddings as a feature set, like the hand-crafted one.
 
-One row per ~3 s MusiCNN patch: the backbone outputs named in ``config.groups``
-(``penultimate`` 200, ``pooled`` 1506, ``tags`` 50 probabilities), concatenated. The tag
-probabilities are always kept in ``extras['tags']`` to describe a clip in words.
+One row per segment of the clip (:func:`genre.clip.segment_starts`, ~3 s): the outputs named in
+``config.groups`` of every backbone of ``config.kind``, side by side, all for the same stretch of
+audio, so a fused kind such as ``MSD_musicnn+mn04`` keeps the genre timeline. Each backbone's
+describing probabilities (MusiCNN ``tags``, mn04 ``audioset``) are also kept in ``extras`` to
+describe a clip in words and to tell music from other sounds.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+import logging
 
 import numpy as np
+import soxr
 
-from genre.backbones import musicnn
+from genre import backbones
+from genre.clip import ClipFeatures, segment_starts
 from genre.features import FeatureConfig
-from genre.pipeline import ClipFeatures
+from genre.verdict import MusicVerdict, music_verdict
 
-DEFAULT_GROUPS = ("penultimate",)
-
-
-def backbone_config(name: str = "MSD_musicnn", *, groups: tuple[str, ...] = DEFAULT_GROUPS) -> FeatureConfig:
-    """The FeatureConfig of a MusiCNN backbone (16 kHz, STFT 512 / hop 256, 96 mels, 187-frame patches)."""
-    return FeatureConfig(kind=name, sr=musicnn.SAMPLE_RATE, n_fft=musicnn.N_FFT, hop_length=musicnn.HOP,
-                         n_mels=musicnn.N_MELS, n_mfcc=0,
-                         segment_seconds=musicnn.PATCH_FRAMES * musicnn.HOP / musicnn.SAMPLE_RATE,
-                         groups=groups)
+MUSICNN_SEGMENT_SECONDS = backbones.BACKBONES["MSD_musicnn"].window_seconds
+DEFAULT_KIND = "MSD_musicnn+mn04"
 
 
-@lru_cache(maxsize=2)
-def load_backbone(name: str) -> musicnn.MusicnnBackbone:
-    """The backbone, loaded once per process."""
-    return musicnn.MusicnnBackbone.load(name)
+def backbone_config(kind: str = "MSD_musicnn", *, groups: tuple[str, ...] | None = None,
+                    window_seconds: float = 0.0) -> FeatureConfig:
+    """The FeatureConfig of a backbone kind: decoded at the highest rate its backbones hear,
+    segments of one MusiCNN patch (~2.99 s, so every kind shares the genre timeline); ``groups``
+    default to each backbone's defaults; ``window_seconds`` (s) sets mn04's window (0: 3 s)."""
+    parts = backbones.parts(kind)
+    if not parts:
+        raise ValueError(f"{kind!r} is not a backbone kind")
+    if window_seconds and all(b.fixed_window for b in parts):
+        raise ValueError(f"{kind}: its window is fixed; window_seconds does not apply")
+    return FeatureConfig(kind=kind, sr=max(b.sr for b in parts), n_fft=0, hop_length=1, n_mels=0, n_mfcc=0,
+                         segment_seconds=MUSICNN_SEGMENT_SECONDS,
+                         groups=groups or backbones.default_groups(kind), window_seconds=window_seconds)
 
 
-def tag_labels(config: FeatureConfig) -> list[str]:
-    return load_backbone(config.kind).tag_labels
-
-
-def _names(config: FeatureConfig, outputs: dict[str, np.ndarray]) -> list[str]:
-    prefix = config.kind.split("_")[0].lower()
-    return [f"{prefix}_{group}_{i:04d}" for group in config.groups for i in range(outputs[group].shape[1])]
+def describing_labels(name: str) -> list[str]:
+    """Labels of backbone ``name``'s describing outputs (MusiCNN tags, AudioSet classes)."""
+    return backbones.load(name).labels
 
 
 def clip_features(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
-    """Embed mono ``y`` (16 kHz) patch by patch: rows (n_patches, n_features)."""
-    outputs = load_backbone(config.kind).describe(y)
-    rows = np.concatenate([outputs[g] for g in config.groups], axis=1).astype(np.float32)
-    starts = np.arange(len(rows), dtype=np.float32) * config.segment_seconds
-    return ClipFeatures(rows, starts, _names(config, outputs), len(y) / config.sr,
-                        extras={"tags": outputs["tags"]})
+    """Embed mono ``y`` (at ``config.sr``) segment by segment: rows (n_segments, n_features)."""
+    seconds = len(y) / config.sr
+    starts = segment_starts(seconds, segment_seconds=config.segment_seconds)
+    rows, names, extras = [], [], {}
+    for backbone in backbones.parts(config.kind):
+        heard = y if backbone.sr == config.sr else soxr.resample(y, config.sr, backbone.sr).astype(np.float32)
+        outputs = backbones.load(backbone.name).embed(
+            heard, starts=starts, segment_seconds=config.segment_seconds,
+            window_seconds=config.window_seconds or backbone.window_seconds)
+        for group in backbone.groups:
+            if group in config.groups:
+                rows.append(outputs[group])
+                names += [f"{backbone.prefix}_{group}_{i:04d}" for i in range(outputs[group].shape[1])]
+        extras[backbone.describe_group] = outputs[backbone.describe_group]
+    return ClipFeatures(np.concatenate(rows, axis=1).astype(np.float32), starts.astype(np.float32), names,
+                        seconds, extras=extras)
+
+
+def _describing_backbone(config: FeatureConfig, group: str) -> str | None:
+    if config.kind == backbones.HANDCRAFTED:
+        return None
+    return next((b.name for b in backbones.parts(config.kind) if b.describe_group == group), None)
+
+
+def top_labels(feats: ClipFeatures, config: FeatureConfig, *, group: str = "tags", k: int = 5,
+               exclude: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+    """The clip's ``k`` most probable labels of a describing group (mean over segments), e.g.
+    MusiCNN ``tags`` ('guitar', 0.41) or ``audioset`` ('Happy music', 0.12); empty when the
+    features have no such group. Labels in ``exclude`` are skipped."""
+    probs = (feats.extras or {}).get(group)
+    name = _describing_backbone(config, group)
+    if probs is None or name is None or not len(probs):
+        return []
+    mean = np.asarray(probs).mean(axis=0)
+    labels = describing_labels(name)
+    ranked = [(labels[i], float(mean[i])) for i in np.argsort(mean)[::-1] if labels[i] not in exclude]
+    return ranked[:k]
 
 
 def top_tags(feats: ClipFeatures, config: FeatureConfig, *, k: int = 5) -> list[tuple[str, float]]:
-    """The clip's ``k`` most probable MusiCNN tags (mean over patches), e.g. ('guitar', 0.41);
-    empty for features without backbone tags."""
-    tags = (feats.extras or {}).get("tags")
-    if tags is None or config.kind == "handcrafted" or not len(tags):
-        return []
-    mean = np.asarray(tags).mean(axis=0)
-    labels = tag_labels(config)
-    return [(labels[i], float(mean[i])) for i in np.argsort(mean)[::-1][:k]]
+    """The clip's ``k`` most probable MusiCNN tags, e.g. ('guitar', 0.41); empty without them."""
+    return top_labels(feats, config, group="tags", k=k)
+
+
+VERDICT_BACKBONE = "mn04"
+
+
+def music_verdict_of(feats: ClipFeatures, y: np.ndarray, config: FeatureConfig) -> MusicVerdict | None:
+    """Whether the clip is music, from the AudioSet probabilities in ``feats`` or, for features
+    without them, from mn04 run on ``y`` (mono, at ``config.sr``; ~0.1 s per 30 s) over the same
+    segments. None (with a logged warning) if mn04's weights cannot be loaded."""
+    backbone = backbones.BACKBONES[VERDICT_BACKBONE]
+    try:
+        labels = describing_labels(VERDICT_BACKBONE)
+        probs = (feats.extras or {}).get(backbone.describe_group)
+        if probs is None:
+            heard = y if config.sr == backbone.sr else soxr.resample(y, config.sr, backbone.sr).astype(np.float32)
+            starts = segment_starts(len(y) / config.sr, segment_seconds=config.segment_seconds)
+            probs = backbones.load(VERDICT_BACKBONE).embed(
+                heard, starts=starts, segment_seconds=config.segment_seconds,
+                window_seconds=backbone.window_seconds)[backbone.describe_group]
+    except (OSError, RuntimeError) as err:
+        logging.getLogger(__name__).warning("no music verdict: %s", err)
+        return None
+    return music_verdict(probs, labels)

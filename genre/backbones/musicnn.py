@@ -258,6 +258,29 @@ class MusicnnBackbone:
         ``tags`` (n, 50), ``pooled`` (n, 1506), ``penultimate`` (n, 200), n >= 1."""
         return self.embed_patches(to_patches(log_mel(y16k)))
 
+    @property
+    def labels(self) -> list[str]:
+        """The tag labels (the registry's describing outputs)."""
+        return self.tag_labels
+
+    def embed(self, y16k: np.ndarray, *, starts: np.ndarray, segment_seconds: float,
+              window_seconds: float) -> dict[str, np.ndarray]:
+        """`embed_patches` of one patch per segment start (s) of mono 16 kHz audio; the registry's
+        encoder interface. MusiCNN's window is its patch (~2.99 s), so ``segment_seconds`` and
+        ``window_seconds`` only say where patches lie: each starts at its segment's start, moved
+        back to end at the clip's end if needed; a clip shorter than a patch is repeat-padded."""
+        del segment_seconds, window_seconds  # the patch is fixed
+        logmel = log_mel(y16k)
+        if len(logmel) < PATCH_FRAMES:
+            return self.embed_patches(to_patches(logmel))
+        first = np.minimum(np.round(np.asarray(starts) * SAMPLE_RATE / HOP).astype(int), len(logmel) - PATCH_FRAMES)
+        return self.embed_patches(np.stack([logmel[f:f + PATCH_FRAMES] for f in first]))
+
+
+def load(name: str) -> MusicnnBackbone:
+    """The registry's loader (see :mod:`genre.backbones`)."""
+    return MusicnnBackbone.load(name)
+
 
 # ----------------------------------------------------------------------------- conversion
 

@@ -6,15 +6,14 @@ a run's settings, state and score, and the comparison of two models' validation 
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import time
 
-from genre import runs
+from genre import backbones, runs
+from genre.backbones import embeddings
 from genre.features import FeatureConfig
 from genre.runs import TrainRequest
 
-HANDCRAFTED, BACKBONE = "handcrafted", "MSD_musicnn"
+HANDCRAFTED, FUSED = backbones.HANDCRAFTED, embeddings.DEFAULT_KIND
 SPLITS = {"artist": "By artist", "stratified": "Stratified random", "lists": "List files (splits/)"}
 
 
@@ -78,26 +77,16 @@ def when(timestamp: float | None, *, now: float | None = None) -> str:
 
 
 def feature_kinds() -> list[str]:
-    """Feature sets offered for training: hand-crafted, plus MusiCNN embeddings once
-    ``genre.backbones.embeddings`` exists and exposes ``backbone_config``."""
-    kinds = [HANDCRAFTED]
-    try:
-        if importlib.util.find_spec("genre.backbones.embeddings") is not None:
-            module = importlib.import_module("genre.backbones.embeddings")
-            if callable(getattr(module, "backbone_config", None)):
-                kinds.append(BACKBONE)
-    except Exception:  # noqa: BLE001 - a half-written backbone module just is not offered
-        pass
-    return kinds
+    """Feature sets offered for training: hand-crafted, every registered backbone alone, and
+    the fused kind of the shipped model."""
+    return [HANDCRAFTED, *backbones.BACKBONES, FUSED]
 
 
 def feature_config(kind: str, *, segment_seconds: float = 3.0) -> FeatureConfig:
     """The FeatureConfig of a feature set from :func:`feature_kinds`."""
     if kind == HANDCRAFTED:
         return FeatureConfig(segment_seconds=segment_seconds)
-    from genre.backbones.embeddings import backbone_config
-
-    return backbone_config(kind)
+    return embeddings.backbone_config(kind)
 
 
 def parse_units(text: str) -> tuple[int, ...]:

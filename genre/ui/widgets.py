@@ -10,6 +10,7 @@ import streamlit as st
 
 from genre import plots
 from genre.audio import DEFAULT_MAX_SECONDS, AudioError, Decoded, decode
+from genre.backbones import embeddings
 from genre.features import FeatureConfig
 from genre.predict import Prediction
 from genre.ui import cache
@@ -157,22 +158,31 @@ def _votes(prediction: Prediction) -> str:
 
 def _top_tags(prediction: Prediction, config: FeatureConfig | None, k: int = 5) -> list[str]:
     """Top MusiCNN tags of the clip, when the model's features come from that backbone."""
-    tags = (prediction.features.extras or {}).get("tags")
-    if tags is None or config is None or "musicnn" not in config.kind.lower():
+    if config is None:
         return []
-    try:
-        from genre.backbones.embeddings import tag_labels
-    except ImportError:
-        return []
-    names = list(tag_labels(config))
-    mean = np.asarray(tags, dtype=float).reshape(-1, len(names)).mean(axis=0)
-    return [names[i] for i in np.argsort(mean)[::-1][:k]]
+    return [tag for tag, _ in embeddings.top_tags(prediction.features, config, k=k)]
 
 
-def prediction_view(prediction: Prediction, *, config: FeatureConfig | None = None, k: int | None = None,
-                    key: str = "prediction") -> None:
-    """Top genre, probability bars (top ``k``, all if None), a 'not sure' note, a short 'why'
-    and, for clips of several segments, the genre over time."""
+def _percentages(pairs, k: int = 3) -> str:
+    """'Speech 85 %, Bird 4 %' from (label, probability) pairs."""
+    return ", ".join(f"{label} {p:.0%}" for label, p in list(pairs)[:k])
+
+
+def verdict_view(prediction: Prediction) -> bool:
+    """Say plainly whether the clip sounds like music; returns whether to show the genre as an
+    answer (True for music, and when no verdict could be had)."""
+    verdict = prediction.verdict
+    if verdict is None:
+        st.caption("Could not tell whether this is music (the AudioSet backbone did not load).")
+        return True
+    if verdict.is_music:
+        return True
+    st.error(f"**This doesn't sound like music** (AudioSet's Music: {verdict.music:.0%}). "
+             f"It sounds like: {_percentages(verdict.sounds_like)}.")
+    return False
+
+
+def _genre_answer(prediction: Prediction, *, config: FeatureConfig | None, k: int | None, key: str) -> None:
     st.markdown(f"#### {prediction.genre} · {prediction.confidence:.0%}")
     if prediction.unsure:
         second = prediction.top(2)[-1][0]
@@ -183,9 +193,25 @@ def prediction_view(prediction: Prediction, *, config: FeatureConfig | None = No
     tags = _top_tags(prediction, config)
     if tags:
         why += f" MusiCNN hears: {', '.join(tags)}."
+    if prediction.verdict is not None:
+        verdict = prediction.verdict
+        why += f" AudioSet hears: {_percentages(verdict.sounds_like, k=5)} (Music {verdict.music:.0%})"
+        why += f"; mood: {_percentages(verdict.moods, k=2)}." if verdict.moods else "."
     st.caption(f"Why: {why}")
     if len(prediction.segment_probs) > 1:
         st.markdown("**Genre over time**")
         seconds = config.segment_seconds if config else None
         st.plotly_chart(plots.segment_timeline(prediction.segment_probs, prediction.starts, prediction.labels,
                                                segment_seconds=seconds), key=f"{key}_timeline")
+
+
+def prediction_view(prediction: Prediction, *, config: FeatureConfig | None = None, k: int | None = None,
+                    key: str = "prediction") -> None:
+    """The music verdict, then the top genre, probability bars (top ``k``, all if None), a 'not
+    sure' note, a short 'why' and, for clips of several segments, the genre over time. For a clip
+    that is not music the genre part stays folded away ("If it were music: ...")."""
+    if verdict_view(prediction):
+        _genre_answer(prediction, config=config, k=k, key=key)
+        return
+    with st.expander(f"If it were music: {prediction.genre} {prediction.confidence:.0%} (not a real answer)"):
+        _genre_answer(prediction, config=config, k=k, key=key)

@@ -7,7 +7,8 @@ playwright package, every test here is skipped with the reason. ``GENRE_E2E_CHRO
 at another Chromium binary (set it to a missing path to see the skip).
 
 The app runs in a subprocess on a free port against throw-away folders: a tiny synthetic
-dataset, its own feature cache and a copy of ``models/`` (the Train page saves there, never
+dataset (datasets may be read anywhere under the test session's temporary folder,
+``GENRE_DATA_ROOTS``), its own feature cache and a copy of ``models/`` (the Train page saves there, never
 into the project). Screenshots go to ``test-artifacts/screenshots/``, the server log to
 ``test-artifacts/streamlit.log``.
 """
@@ -107,11 +108,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
     raise RuntimeError(f"streamlit did not answer {url}/_stcore/health in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def launch(*, data_dir: Path, models_dir: Path, cache_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """Start ``streamlit run streamlit_app.py`` on a free port (own process group); returns the
-    process and its URL once /_stcore/health answers."""
+def launch(*, data_dir: Path, data_roots: Path, models_dir: Path, cache_dir: Path, log: Path
+           ) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run streamlit_app.py`` on a free port (own process group), allowed to
+    read datasets under ``data_roots`` (GENRE_DATA_ROOTS); returns the process and its URL once
+    /_stcore/health answers."""
     port = _free_port()
-    env = {**os.environ, "GENRE_DATA_DIR": str(data_dir), "GENRE_MODELS_DIR": str(models_dir),
+    env = {**os.environ, "GENRE_DATA_DIR": str(data_dir), "GENRE_DATA_ROOTS": str(data_roots),
+           "GENRE_MODELS_DIR": str(models_dir),
            "GENRE_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     streamlit = Path(sys.executable).with_name("streamlit")
     cmd = [str(streamlit), "run", "streamlit_app.py", "--server.headless", "true", "--server.port", str(port),
@@ -137,8 +141,8 @@ def app(tiny_dataset, tmp_path_factory) -> App:
     for name in ("default", "backbones"):
         shutil.copytree(ROOT / "models" / name, models_dir / name)
     log = ARTIFACTS / "streamlit.log"
-    proc, url = launch(data_dir=tiny_dataset, models_dir=models_dir, cache_dir=tmp_path_factory.mktemp("cache"),
-                       log=log)
+    proc, url = launch(data_dir=tiny_dataset, data_roots=tmp_path_factory.getbasetemp(), models_dir=models_dir,
+                       cache_dir=tmp_path_factory.mktemp("cache"), log=log)
     try:
         labels = json.loads((ROOT / "models" / "default" / "card.json").read_text())["labels"]
         yield App(url, tiny_dataset, models_dir, log, labels)
@@ -147,11 +151,11 @@ def app(tiny_dataset, tmp_path_factory) -> App:
 
 
 @pytest.fixture
-def fresh_app(app, tmp_path) -> App:
+def fresh_app(app, tmp_path, tmp_path_factory) -> App:
     """A second, just-started server over the same folders, for what only happens on a
     server's first request; stopped after the test."""
-    proc, url = launch(data_dir=app.data_dir, models_dir=app.models_dir, cache_dir=tmp_path / "cache",
-                       log=ARTIFACTS / "streamlit-fresh.log")
+    proc, url = launch(data_dir=app.data_dir, data_roots=tmp_path_factory.getbasetemp(), models_dir=app.models_dir,
+                       cache_dir=tmp_path / "cache", log=ARTIFACTS / "streamlit-fresh.log")
     try:
         yield App(url, app.data_dir, app.models_dir, ARTIFACTS / "streamlit-fresh.log", app.labels)
     finally:
