@@ -2,7 +2,7 @@
 predictions fast?
 
 In this process (as in the dashboard server) the shipped default model classifies one 30 s clip
-(decode + MusiCNN embeddings + head, after a warm-up) while a training runs in a worker process
+(decode + pretrained embeddings + head, after a warm-up) while a training runs in a worker process
 started through :class:`genre.runs.RunRegistry`, in two set-ups:
 
 1. as the Train page starts it: the worker at niceness +10 with ``$GENRE_TRAIN_THREADS``
@@ -107,14 +107,14 @@ def main() -> None:
     parser.add_argument("--clip", help="clip to classify (default a GTZAN rock clip, else synthetic)")
     args = parser.parse_args()
 
-    from genre import runs
-    from genre.backbones.embeddings import load_backbone
+    from genre import backbones, runs
     from genre.models import ModelSpec, load_model
     from genre.predict import predict_source
 
     data, clip_name = clip_bytes(args.clip)
     model = load_model()
-    load_backbone(model.card.config.kind)
+    for backbone in backbones.parts(model.card.config.kind):
+        backbones.load(backbone.name)
     predict = lambda: predict_source(model, data, name="clip")  # noqa: E731
     predict()  # warm-up
 
