@@ -15,7 +15,7 @@ from pathlib import Path
 from genre import backbones
 from genre.audio import AudioError
 from genre.features import FeatureConfig
-from genre.models import DEFAULT_MODEL_DIR, MODELS_DIR, ModelError
+from genre.models import DEFAULT_MODEL_DIR, ModelError
 
 
 def _config(args) -> FeatureConfig:
@@ -76,12 +76,11 @@ def cmd_extract(args) -> int:
 def cmd_train(args) -> int:
     from genre.dataset import make_split
     from genre.evaluate import format_report
-    from genre.models import ModelSpec, sanitize_name, save_model
+    from genre.models import ModelSpec, save_model, save_target
     from genre.train import train_model
 
-    target = MODELS_DIR / sanitize_name(args.out)  # a bad name or a taken one fails before training
-    if target.exists() and not args.overwrite:
-        raise ModelError(f"a model named {target.name!r} already exists; choose another name or pass --overwrite")
+    # A bad, reserved or taken name, or a folder that is not a model, fails before training.
+    target = save_target(args.out, overwrite=args.overwrite)
     config = _config(args)
     df, result = _build(args, config)
     trainable = df[df["path"].isin(result.features)]["label"]
@@ -222,7 +221,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=int, default=64)
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", default="my-model", help="model name (folder under models/)")
-    sp.add_argument("--overwrite", action="store_true", help="replace an existing model of that name")
+    sp.add_argument("--overwrite", action="store_true",
+                    help="replace a saved model of that name (never default, backbones or a folder that is not a model)")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("evaluate", help="metrics of a model on the clips of DIR it was not trained on")

@@ -24,8 +24,8 @@ import soundfile as sf
 from conftest import ROOT, SR, synth, write_wav
 from genre.dataset import discover
 from genre.features import FeatureConfig
-from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelError, ModelSpec, list_models,
-                          load_model, read_card, sanitize_name, save_model, unknown_labels)
+from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelError, ModelSpec, copy_model, list_models,
+                          load_model, read_card, sanitize_name, save_model, save_target, unknown_labels)
 from genre.store import FeatureStore
 
 CARD = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
@@ -276,6 +276,48 @@ def test_cli_refuses_a_bad_name_before_training(tiny_dataset, tmp_path):
                           capture_output=True, text=True, timeout=60, env=_env(GENRE_MODELS_DIR=str(tmp_path)))
     assert done.returncode == 2 and done.stderr.splitlines() == [
         "error: 'default' is the shipped model; give yours another name."]
+
+
+@pytest.mark.parametrize("out, reason", [
+    ("backbones", "'backbones' holds the pretrained MusiCNN weights that models use; give yours another name."),
+    ("BackBones", "'backbones' holds the pretrained MusiCNN weights that models use; give yours another name."),
+    ("notes", "'notes' is not a saved model (it has no card.json), so it is never overwritten; choose another name."),
+])
+def test_cli_never_saves_over_the_weights_or_a_folder_that_is_not_a_model(tiny_dataset, tmp_path, out, reason):
+    """`python -m genre train ... --out backbones --overwrite` (and a folder without a card):
+    exit code 2, one line, every file untouched, nothing trained."""
+    root = tmp_path / "models"
+    shutil.copytree(ROOT / "models" / "backbones", root / "backbones")
+    (root / "notes").mkdir()
+    (root / "notes" / "todo.txt").write_text("keep me")
+    before = {name: _tree_digest(root / name) for name in ("backbones", "notes")}
+    done = subprocess.run([sys.executable, "-m", "genre", "train", str(tiny_dataset), "--out", out, "--overwrite",
+                           "--jobs", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=_env(GENRE_MODELS_DIR=str(root), GENRE_CACHE_DIR=str(tmp_path / "cache")))
+    assert done.returncode == 2 and done.stderr.splitlines() == [f"error: {reason}"]
+    assert {name: _tree_digest(root / name) for name in ("backbones", "notes")} == before
+    assert sorted(p.name for p in root.iterdir()) == ["backbones", "notes"] and not (tmp_path / "cache").exists()
+
+
+def test_save_model_never_replaces_a_folder_that_is_not_a_model(tmp_path):
+    model = load_model(DEFAULT_MODEL_DIR)
+    weights = tmp_path / "models" / "weights"
+    shutil.copytree(ROOT / "models" / "backbones", weights)
+    before = _tree_digest(weights)
+    link = tmp_path / "models" / "link"
+    link.symlink_to(DEFAULT_MODEL_DIR)
+    for target, what in ((weights, "not a saved model"), (link, "a link")):
+        with pytest.raises(ModelError, match=what):
+            save_model(model.keras_model, model.card, target, overwrite=True)
+        with pytest.raises(ModelError, match=what):
+            copy_model(DEFAULT_MODEL_DIR, target, overwrite=True)
+    assert _tree_digest(weights) == before and link.resolve() == DEFAULT_MODEL_DIR.resolve()
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["link", "weights"]
+    copy = copy_model(DEFAULT_MODEL_DIR, tmp_path / "models" / "copy")
+    assert _tree_digest(copy) == _tree_digest(DEFAULT_MODEL_DIR)
+    with pytest.raises(ModelError, match="already exists"):
+        save_target("copy", root=tmp_path / "models")
+    assert save_target("copy", root=tmp_path / "models", overwrite=True) == copy
 
 
 def test_half_written_and_interrupted_saves(tmp_path):
