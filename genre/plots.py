@@ -220,22 +220,47 @@ def clip_map(xy: np.ndarray, genres: Sequence[str], *, clip_ids: Sequence[str],
     return fig
 
 
-def training_curves(history: Sequence[Mapping[str, float]], *, total_epochs: int | None = None) -> go.Figure:
-    """Loss and accuracy per epoch, training (solid) vs validation (dashed), side by side.
-    ``history``: one mapping per epoch with ``epoch`` and any of ``loss``, ``val_loss``,
-    ``accuracy``, ``val_accuracy``; ``total_epochs`` fixes the x range while a run goes on."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy (segments)"), horizontal_spacing=0.1)
+def best_epoch(history: Sequence[Mapping[str, float]]) -> int | None:
+    """The epoch with the lowest validation loss (the one early stopping keeps), or None
+    without validation losses."""
+    scored = [(h["val_loss"], h.get("epoch", i + 1)) for i, h in enumerate(history) if h.get("val_loss") is not None]
+    return int(min(scored)[1]) if scored else None
+
+
+def training_curves(history: Sequence[Mapping[str, float]]) -> go.Figure:
+    """Loss and accuracy per epoch, training (solid) vs validation (dashed), side by side, with a
+    legend; the x-axis spans the epochs run so far, and the best epoch (lowest validation loss,
+    whose weights are kept) is marked on both panels. ``history``: one mapping per epoch with
+    ``epoch`` and any of ``loss``, ``val_loss``, ``accuracy``, ``val_accuracy`` (accuracy in [0, 1])."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy (segments)"),
+                        horizontal_spacing=0.1)
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    marker = 4 if len(epochs) > 1 else 10  # a single point must be visible
     for col, metric in ((1, "loss"), (2, "accuracy")):
         for prefix, name, dash, color in (("", "training", "solid", _MUTED), ("val_", "validation", "dash", _ACCENT)):
             fig.add_trace(go.Scatter(x=epochs, y=[h.get(prefix + metric) for h in history], mode="lines+markers",
                                      name=name, legendgroup=name, showlegend=col == 1,
-                                     line=dict(dash=dash, color=color), marker=dict(size=4),
+                                     line=dict(dash=dash, color=color), marker=dict(size=marker),
                                      hovertemplate=f"epoch %{{x}} · {name} {metric}: %{{y:.3f}}<extra></extra>"),
                           row=1, col=col)
-    fig.update_xaxes(title_text="epoch", range=[0.5, max(total_epochs or 0, len(epochs), 1) + 0.5])
+    best = best_epoch(history) if len(epochs) > 1 else None
+    if best is not None:
+        entry = next(h for i, h in enumerate(history) if h.get("epoch", i + 1) == best)
+        for col, metric in ((1, "val_loss"), (2, "val_accuracy")):
+            fig.add_vline(x=best, line=dict(color=_ACCENT, width=1, dash="dot"), row=1, col=col)
+            if entry.get(metric) is not None:
+                fig.add_trace(go.Scatter(x=[best], y=[entry[metric]], mode="markers", name=f"best epoch ({best})",
+                                         legendgroup="best", showlegend=col == 1,
+                                         marker=dict(symbol="star", size=13, color=_ACCENT,
+                                                     line=dict(width=1, color="white")),
+                                         hovertemplate=f"best epoch {best} (lowest validation loss; its weights "
+                                                       "are kept)<extra></extra>"),
+                              row=1, col=col)
+    last = max(epochs, default=1)
+    fig.update_xaxes(title_text="epoch", range=[0.5, last + 0.5], dtick=1 if last <= 12 else None, tickformat="d")
     fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), showlegend=True,
+                      legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0))
     return fig
 
 
