@@ -8,12 +8,24 @@ sets OMP/BLAS/TensorFlow thread counts in its environment). It reads the run's
 ``RUN_DIR/model`` (atomically, :func:`genre.models.save_model`) and reports on file descriptor
 ``EVENTS_FD``, one JSON object per line::
 
-    {"event": "phase", "phase": "features" | "training"}
-    {"event": "progress", "done": 12, "total": 370}
-    {"event": "epoch", "epoch": 3, "logs": {"loss": ..., "accuracy": ..., "val_loss": ..., "val_accuracy": ...}}
+    {"event": "phase", "phase": "features", "total": 370, "missing": 120, "eta": 96.0}
+    {"event": "progress", "done": 12, "total": 370, "computed": 4, "rate": 1.3, "eta": 89.2}
+    {"event": "phase", "phase": "loading"}           (importing TensorFlow / Keras)
+    {"event": "phase", "phase": "building"}          (stacking segments, building the network)
+    {"event": "phase", "phase": "training" | "fitting"}
+    {"event": "epoch", "epoch": 3, "logs": {"loss": ..., "accuracy": ..., "val_loss": ..., "val_accuracy": ...,
+                                            "seconds": 1.2}}
     {"event": "done", "n_clips": 370, "failed_files": [[path, reason], ...], "stopped_early": false}
     {"event": "stopped", "message": "..."}          (stopped before training began: no model)
     {"event": "failed", "error": "...", "details": "traceback"}
+    {"event": "comparison", "path": MODEL_DIR, "state": "pending", "done": 3, "total": 80}
+    {"event": "comparison", "path": MODEL_DIR, "created": ..., "state": "done" | "failed", ...}
+
+``missing`` counts the clips without cached features, ``computed`` those extracted so far,
+``rate`` is clips/s and ``eta`` seconds left (:class:`genre.eta.ExtractionClock`). After ``done``,
+if the request names a model to compare with, the worker scores it on this run's validation clips
+(:func:`genre.compare.compare_on_validation`) and reports a ``comparison``; started with
+``--compare MODEL_DIR`` it does only that, for a run trained earlier.
 
 A ``stop`` line on stdin ends training after the current epoch (or feature extraction after
 the current clip). When stdin closes, the server is gone, and the worker exits at once.
@@ -21,10 +33,12 @@ the current clip). When stdin closes, the server is gone, and the worker exits a
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -62,23 +76,24 @@ def train_run(run_dir: Path, *, report: Reporter, stop: threading.Event, threads
     """Discover, extract features (cached), train and save the model to ``run_dir/model``;
     returns the fields of the ``done`` event. Raises :class:`Stopped` if stopped before training."""
     from genre.dataset import discover, make_split
-    from genre.models import save_model
-    from genre.runs import TrainRequest
+    from genre.eta import ExtractionClock, missing_clips
     from genre.store import FeatureStore
-    from genre.train import train_model
 
-    request = TrainRequest.from_dict(json.loads((run_dir / "request.json").read_text(encoding="utf-8")))
-    report("phase", phase="features")
+    request = read_request(run_dir)
     df = discover(request.root)
     if df.empty:
         raise ValueError(f"no audio files in label folders under {request.root}")
+    store = FeatureStore()
+    clock = ExtractionClock(total=len(df), missing=missing_clips(df["path"], request.config, store=store),
+                            kind=request.config.kind, threads=threads)
+    report("phase", phase="features", total=clock.total, missing=clock.missing, eta=clock.update(0)["eta"])
 
     def progress(done: int, total: int, _path: str = "") -> None:
-        report("progress", done=done, total=total)
+        report("progress", done=done, total=total, **clock.update(done))
         if stop.is_set():
             raise Stopped("Stopped during feature extraction; the features computed so far are cached.")
 
-    built = FeatureStore().build(df["path"], request.config, n_jobs=threads, progress=progress)
+    built = store.build(df["path"], request.config, n_jobs=threads, progress=progress)
     usable = df[df["path"].isin(built.features)].reset_index(drop=True)
     usable.attrs = dict(df.attrs)
     if usable.empty:
@@ -87,14 +102,59 @@ def train_run(run_dir: Path, *, report: Reporter, stop: threading.Event, threads
     split = make_split(usable, request.split, valid_fraction=request.valid_fraction, seed=request.seed)
     if stop.is_set():
         raise Stopped("Stopped before training began.")
-    report("phase", phase="training")
-    result = train_model(usable, built.features, split, request.config, request.spec,
-                         listener=lambda epoch, logs: report("epoch", epoch=epoch, logs=logs), stop=stop,
-                         seed=request.seed,
+    report("phase", phase="loading")
+    importlib.import_module("keras")  # the slow import, reported as its own phase
+
+    from genre.models import save_model
+    from genre.train import train_model
+
+    if stop.is_set():
+        raise Stopped("Stopped before training began.")
+    report("phase", phase="building")
+    last = [time.monotonic()]
+
+    def phase(name: str) -> None:
+        last[0] = time.monotonic()
+        report("phase", phase=name)
+
+    def epoch(number: int, logs: dict) -> None:
+        now = time.monotonic()
+        report("epoch", epoch=number, logs={**logs, "seconds": now - last[0]})
+        last[0] = now
+
+    result = train_model(usable, built.features, split, request.config, request.spec, listener=epoch, stop=stop,
+                         seed=request.seed, phase=phase,
                          data_info={"root": str(Path(request.root).resolve()), "n_clips": len(usable)})
     save_model(result.keras_model, result.card, run_dir / "model")
     return {"n_clips": len(usable), "failed_files": [list(f) for f in built.failed],
             "stopped_early": bool(result.stopped_early)}
+
+
+def read_request(run_dir: Path):
+    from genre.runs import TrainRequest
+
+    return TrainRequest.from_dict(json.loads((run_dir / "request.json").read_text(encoding="utf-8")))
+
+
+def compare_run(run_dir: Path, model_dir: str, *, report: Reporter, threads: int) -> None:
+    """Score the model in ``model_dir`` and this run's model on the run's validation clips and
+    report the ``comparison`` (its failure too: it never ends the worker with an exception)."""
+    from genre.compare import compare_on_validation
+    from genre.models import ModelError, read_card
+
+    path = str(Path(model_dir).resolve())
+    try:
+        created = read_card(path).created
+        result = compare_on_validation(
+            run_dir / "model", path, root=read_request(run_dir).root, threads=threads,
+            progress=lambda done, total, _path="": report("comparison", path=path, state="pending", done=done,
+                                                          total=total))
+    except (ModelError, ValueError, OSError) as err:
+        report("comparison", path=path, state="failed", error=reason(err))
+    except Exception as err:  # noqa: BLE001 - shown on the page, never a crash of the worker
+        report("comparison", path=path, state="failed", error=reason(err), details=traceback.format_exc())
+    else:
+        report("comparison", path=path, created=created, state="done", **result)
 
 
 def reason(err: BaseException) -> str:
@@ -109,20 +169,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("events_fd", type=int)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--niceness", type=int, default=10)
+    parser.add_argument("--compare", metavar="MODEL_DIR", default="",
+                        help="only score this model on the run's validation clips")
     args = parser.parse_args(argv)
     if args.niceness:
         os.nice(args.niceness)
     report = Reporter(args.events_fd)
     stop = threading.Event()
     threading.Thread(target=listen_for_stop, args=(stop,), name="stop-listener", daemon=True).start()
+    threads = max(1, args.threads)
+    if args.compare:
+        compare_run(args.run_dir, args.compare, report=report, threads=threads)
+        return 0
     try:
-        done = train_run(args.run_dir, report=report, stop=stop, threads=max(1, args.threads))
+        done = train_run(args.run_dir, report=report, stop=stop, threads=threads)
     except Stopped as stopped:
         report("stopped", message=str(stopped))
     except Exception as err:  # noqa: BLE001 - every failure must reach the page
         report("failed", error=reason(err), details=traceback.format_exc())
     else:
         report("done", **done)
+        compare_with = read_request(args.run_dir).compare_with
+        if compare_with:
+            compare_run(args.run_dir, compare_with, report=report, threads=threads)
     return 0
 
 

@@ -90,7 +90,9 @@ def worker_niceness() -> int:
 @dataclass(frozen=True)
 class TrainRequest:
     """What to train: dataset folder (absolute), features, model and split (``split``:
-    'stratified', 'artist' or 'lists'; ``valid_fraction`` for the first two)."""
+    'stratified', 'artist' or 'lists'; ``valid_fraction`` for the first two). ``compare_with``:
+    the folder of a model (the one active when the run was asked for) that the worker evaluates
+    on this run's validation clips once it is trained; not part of what makes two runs the same."""
 
     root: str
     config: FeatureConfig = field(default_factory=FeatureConfig)
@@ -98,37 +100,50 @@ class TrainRequest:
     split: str = "artist"
     valid_fraction: float = 0.2
     seed: int = 0
+    compare_with: str = field(default="", compare=False)
 
     def to_dict(self) -> dict:
         return {"root": self.root, "config": self.config.to_dict(), "spec": self.spec.to_dict(),
-                "split": self.split, "valid_fraction": self.valid_fraction, "seed": self.seed}
+                "split": self.split, "valid_fraction": self.valid_fraction, "seed": self.seed,
+                "compare_with": self.compare_with}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainRequest":
         """Rebuild a request written by :meth:`to_dict`; ValueError/TypeError if it does not fit."""
         return cls(root=str(data["root"]), config=FeatureConfig.from_dict(data["config"]),
                    spec=ModelSpec(**data["spec"]), split=str(data["split"]),
-                   valid_fraction=float(data["valid_fraction"]), seed=int(data["seed"]))
+                   valid_fraction=float(data["valid_fraction"]), seed=int(data["seed"]),
+                   compare_with=str(data.get("compare_with", "")))
 
 
 @dataclass(frozen=True)
 class RunSnapshot:
     """A consistent copy of one run's record.
 
-    ``phase`` is '', 'features' or 'training'; ``progress`` (done, total) clips of the feature
-    phase; ``history`` one dict per finished epoch (``epoch``, ``loss``, ``accuracy``,
-    ``val_loss``, ``val_accuracy``); ``queue_position`` 1 for the next run to start (0 unless
-    queued). Once done: ``card`` (the trained model's card, validation report in
-    ``card.metrics['validation']``), ``n_clips``, ``failed_files`` ((path, reason) of clips that
-    could not be featurised), ``stopped_early``. ``error`` and ``details`` (a traceback or the
-    worker's last log lines) say why a run failed; ``message`` why it stopped without a model.
-    ``saved_as`` lists the model names it was saved as. Times are Unix seconds."""
+    ``phase`` is '' (the worker is starting), 'features' (extracting), 'loading' (importing
+    TensorFlow), 'building' (stacking segments, building the network), 'training' (epochs) or
+    'fitting' (a logistic regression); ``phases`` the (phase, Unix start time) of each so far;
+    ``progress`` (done, total) clips of the feature phase and ``extraction`` its ``missing``
+    (clips not cached when it began), ``computed``, ``rate`` (clips/s) and ``eta`` (s left);
+    ``history`` one dict per finished epoch (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
+    ``val_accuracy``, ``seconds`` it took); ``queue_position`` 1 for the next run to start (0
+    unless queued). ``comparisons``: evaluations of other models on this run's validation clips
+    (see :meth:`RunRegistry.compare`), each a dict with ``path``, ``created`` (that model's card
+    date), ``state`` ('pending', 'done' or 'failed') and the result of
+    :func:`genre.compare.compare_on_validation` or an ``error``. Once done: ``card`` (the trained
+    model's card, validation report in ``card.metrics['validation']``), ``n_clips``,
+    ``failed_files`` ((path, reason) of clips that could not be featurised), ``stopped_early``.
+    ``error`` and ``details`` (a traceback or the worker's last log lines) say why a run failed;
+    ``message`` why it stopped without a model. ``saved_as`` lists the model names it was saved
+    as. Times are Unix seconds."""
 
     id: str
     request: TrainRequest
     state: str = QUEUED
     phase: str = ""
+    phases: tuple[tuple[str, float], ...] = ()
     progress: tuple[int, int] = (0, 0)
+    extraction: dict = field(default_factory=dict)
     history: tuple[dict, ...] = ()
     queue_position: int = 0
     card: ModelCard | None = None
@@ -139,6 +154,7 @@ class RunSnapshot:
     details: str = ""
     message: str = ""
     saved_as: tuple[str, ...] = ()
+    comparisons: tuple[dict, ...] = ()
     created: float = 0.0
     started: float | None = None
     finished: float | None = None
@@ -157,6 +173,22 @@ class RunSnapshot:
         """A trained model nobody saved yet (dropping it loses work)."""
         return self.state == DONE and not self.saved_as
 
+    @property
+    def phase_started(self) -> float | None:
+        """Unix time the current phase began (None before the first)."""
+        return self.phases[-1][1] if self.phases else None
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds each finished phase took (the current one is not finished)."""
+        ends = [t for _, t in self.phases[1:]] + ([self.finished] if self.finished else [])
+        return {name: end - start for (name, start), end in zip(self.phases, ends)}
+
+    def comparison(self, path: str | Path, created: str) -> dict | None:
+        """The evaluation of the model in ``path`` (with card date ``created``) on this run's
+        validation clips, or None if it was never asked for."""
+        key = str(Path(path).resolve())
+        return next((c for c in self.comparisons if c.get("path") == key and c.get("created") == created), None)
+
     def best_val_accuracy(self) -> float | None:
         """Best segment-level validation accuracy over the epochs so far (None before the first)."""
         scores = [h["val_accuracy"] for h in self.history if "val_accuracy" in h]
@@ -165,10 +197,12 @@ class RunSnapshot:
     def to_record(self) -> dict:
         """The JSON record (the card lives in the run's ``model/`` folder)."""
         return {"id": self.id, "request": self.request.to_dict(), "state": self.state, "phase": self.phase,
-                "progress": list(self.progress), "history": list(self.history), "n_clips": self.n_clips,
+                "phases": [list(p) for p in self.phases], "progress": list(self.progress),
+                "extraction": self.extraction, "history": list(self.history), "n_clips": self.n_clips,
                 "failed_files": [list(f) for f in self.failed_files], "stopped_early": self.stopped_early,
                 "error": self.error, "details": self.details, "message": self.message,
-                "saved_as": list(self.saved_as), "created": self.created, "started": self.started,
+                "saved_as": list(self.saved_as), "comparisons": list(self.comparisons), "created": self.created,
+                "started": self.started,
                 "finished": self.finished, "owner_pid": os.getpid()}
 
 
@@ -221,6 +255,16 @@ class RunRegistry:
         with self._lock:
             return [self._runs[i] for i in self._victims()]
 
+    def typical_seconds(self, phase: str) -> float | None:
+        """How long ``phase`` took in the most recent run that finished it (None if none did):
+        what the page quotes as 'took 40 s last time'."""
+        with self._lock:
+            for snap in sorted(self._runs.values(), key=lambda s: s.created, reverse=True):
+                seconds = snap.phase_seconds().get(phase)
+                if seconds is not None:
+                    return seconds
+        return None
+
     def model_dir(self, run_id: str) -> Path:
         """Folder of a done run's trained model (RunError for an unknown id)."""
         if self.get(run_id) is None:
@@ -265,6 +309,8 @@ class RunRegistry:
                                      f"{self.max_runs} most recent runs")
             run_id = secrets.token_hex(5)
             snap = RunSnapshot(id=run_id, request=request, created=time.time())
+            if request.compare_with:
+                snap = replace(snap, comparisons=(_pending(request.compare_with),))
             folder = self.root / run_id
             try:
                 folder.mkdir(parents=True)
@@ -325,6 +371,46 @@ class RunRegistry:
                 raise RunError(f"run {run_id} is {snap.state}; stop it before discarding it")
             self._forget(run_id, "discarded")
 
+    def compare(self, run_id: str, model_dir: str | Path) -> bool:
+        """Evaluate the model in ``model_dir`` on a done run's validation clips, in a worker
+        process of its own (``python -m genre.run_worker RUN_DIR FD --compare MODEL_DIR``); the
+        result lands in the run's ``comparisons``. Returns True if that evaluation is now pending
+        or done; False if it must wait (another evaluation of this run is going) or cannot be
+        asked for (the run is not done, the folder is not a model)."""
+        try:
+            created = models.read_card(model_dir).created
+        except ModelError:
+            return False
+        with self._lock:
+            snap = self._runs.get(run_id)
+            if snap is None or snap.state != DONE:
+                return False
+            if snap.comparison(model_dir, created) is not None:
+                return True
+            if any(c.get("state") == "pending" for c in snap.comparisons):
+                return False
+            entry = _pending(model_dir)
+            key = entry["path"]
+            kept = tuple(c for c in snap.comparisons if c.get("path") != key)
+            self._update(run_id, comparisons=(*kept, entry))
+            read_fd, write_fd = os.pipe()
+            try:
+                with open(self.root / run_id / "compare.log", "wb") as log:
+                    proc = subprocess.Popen(
+                        [*self.worker, str(self.root / run_id), str(write_fd), "--threads", str(self.threads),
+                         "--niceness", str(self.niceness), "--compare", key],
+                        stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,), env=self._worker_env(),
+                        process_group=0)
+            except OSError as err:
+                os.close(read_fd)
+                self._end_comparisons(run_id, f"the evaluation process could not start: {err.strerror or err}")
+                return True
+            finally:
+                os.close(write_fd)
+        threading.Thread(target=self._follow_comparison, args=(run_id, proc, read_fd),
+                         name=f"genre-compare-{run_id}", daemon=True).start()
+        return True
+
     # --- internals (called with the lock held) ----------------------------------------------
     def _positioned(self, snap: RunSnapshot) -> RunSnapshot:
         if snap.state != QUEUED:
@@ -352,7 +438,7 @@ class RunRegistry:
     def _update(self, run_id: str, **changes) -> RunSnapshot:
         snap = replace(self._runs[run_id], **changes)
         self._runs[run_id] = snap
-        if "history" not in changes and "progress" not in changes:  # state changes, not every epoch
+        if not {"history", "progress", "extraction"} & set(changes):  # state changes, not every epoch
             self._persist(snap)
         self._changed.notify_all()
         return snap
@@ -431,19 +517,59 @@ class RunRegistry:
                 self._update(run_id, state=FAILED, finished=time.time(), details=tail,
                              error=f"the training process ended unexpectedly ({why})"
                                    + (f"; its last words: {tail.splitlines()[-1]}" if tail else ""))
+            self._end_comparisons(run_id, f"the training process ended before evaluating it ({_exit_reason(code)})")
             self._schedule()
+
+    def _follow_comparison(self, run_id: str, proc: subprocess.Popen, read_fd: int) -> None:
+        """Apply an evaluation process's events until its pipe closes."""
+        with os.fdopen(read_fd, "r", encoding="utf-8", errors="replace") as events:
+            for line in events:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    self._apply(run_id, event)
+        code = proc.wait()
+        if proc.stdin is not None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        with self._lock:
+            self._end_comparisons(run_id, f"the evaluation process ended unexpectedly ({_exit_reason(code)})")
+
+    def _end_comparisons(self, run_id: str, why: str) -> None:
+        """Mark the run's pending comparisons failed with ``why`` (the process that owed them is gone)."""
+        snap = self._runs.get(run_id)
+        if snap is None or not any(c.get("state") == "pending" for c in snap.comparisons):
+            return
+        self._update(run_id, comparisons=tuple({**c, "state": "failed", "error": why} if c.get("state") == "pending"
+                                               else c for c in snap.comparisons))
 
     def _apply(self, run_id: str, event: dict) -> bool:
         """One event of the worker; returns True if it ended the run."""
         kind = event.get("event")
         with self._lock:
             snap = self._runs.get(run_id)
+            if snap is not None and kind == "comparison":  # also after the run is done
+                self._apply_comparison(snap, event)
+                return False
             if snap is None or not snap.active:
                 return False
             if kind == "phase":
-                self._update(run_id, phase=str(event.get("phase", "")))
+                phase = str(event.get("phase", ""))
+                changes = {"phase": phase, "phases": (*snap.phases, (phase, time.time()))}
+                if phase == "features":
+                    changes["extraction"] = {"missing": int(event.get("missing", 0)), "computed": 0,
+                                             "rate": 0.0, "eta": float(event.get("eta", 0.0))}
+                    changes["progress"] = (0, int(event.get("total", 0)))
+                self._update(run_id, **changes)
             elif kind == "progress":
-                self._update(run_id, progress=(int(event.get("done", 0)), int(event.get("total", 0))))
+                extraction = {**snap.extraction, **{k: float(event[k]) for k in ("computed", "rate", "eta")
+                                                    if isinstance(event.get(k), (int, float))}}
+                self._update(run_id, progress=(int(event.get("done", 0)), int(event.get("total", 0))),
+                             extraction=extraction)
             elif kind == "epoch":
                 entry = {"epoch": int(event.get("epoch", 0)),
                          **{k: float(v) for k, v in (event.get("logs") or {}).items()}}
@@ -467,6 +593,19 @@ class RunRegistry:
                              details=str(event.get("details", "")), finished=time.time())
                 return True
         return False
+
+    def _apply_comparison(self, snap: RunSnapshot, event: dict) -> None:
+        """A comparison event: progress ('pending' with ``done``/``total``) or its end."""
+        key = str(Path(str(event.get("path", ""))).resolve())
+        entry = {k: v for k, v in event.items() if k != "event"}
+        entry["path"] = key
+        if entry.get("state") not in ("pending", "done", "failed"):
+            entry["state"] = "failed"
+        current = [c for c in snap.comparisons if c.get("path") == key]
+        if entry["state"] == "pending":  # progress: keeps the pending entry's date
+            entry = {**(current[0] if current else {}), **entry}
+        kept = tuple(c for c in snap.comparisons if c.get("path") != key)
+        self._update(snap.id, comparisons=(*kept, entry))
 
     # --- start-up ------------------------------------------------------------------------------
     def _load_previous(self) -> None:
@@ -511,13 +650,27 @@ class RunRegistry:
 def _from_record(data: dict) -> RunSnapshot:
     return RunSnapshot(
         id=str(data["id"]), request=TrainRequest.from_dict(data["request"]), state=str(data["state"]),
-        phase=str(data.get("phase", "")), progress=tuple(int(v) for v in data.get("progress", (0, 0))),
+        phase=str(data.get("phase", "")), phases=tuple((str(p), float(t)) for p, t in data.get("phases", [])),
+        progress=tuple(int(v) for v in data.get("progress", (0, 0))), extraction=dict(data.get("extraction", {})),
         history=tuple(dict(h) for h in data.get("history", [])), n_clips=int(data.get("n_clips", 0)),
         failed_files=tuple((str(p), str(r)) for p, r in data.get("failed_files", [])),
         stopped_early=bool(data.get("stopped_early")), error=str(data.get("error", "")),
         details=str(data.get("details", "")), message=str(data.get("message", "")),
-        saved_as=tuple(str(n) for n in data.get("saved_as", [])), created=float(data.get("created", 0.0)),
+        saved_as=tuple(str(n) for n in data.get("saved_as", [])),
+        comparisons=tuple(dict(c) for c in data.get("comparisons", [])
+                          if isinstance(c, dict) and c.get("state") != "pending"),
+        created=float(data.get("created", 0.0)),
         started=data.get("started"), finished=data.get("finished"))
+
+
+def _pending(model_dir: str | Path) -> dict:
+    """A comparison entry waiting for its evaluation."""
+    path = Path(model_dir).resolve()
+    try:
+        created = models.read_card(path).created
+    except ModelError:
+        created = ""
+    return {"path": str(path), "model": path.name, "created": created, "state": "pending"}
 
 
 def _write_json(path: Path, data: dict) -> None:

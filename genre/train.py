@@ -112,11 +112,13 @@ class TrainResult:
 
 def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Split, config: FeatureConfig,
                 spec: ModelSpec, *, listener: EpochListener | None = None, stop: threading.Event | None = None,
-                seed: int = 0, data_info: dict | None = None) -> TrainResult:
+                seed: int = 0, data_info: dict | None = None,
+                phase: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``spec`` on the training side of ``split``; early-stop on validation loss (best
     weights restored); return the model, its card and the clip-level validation report.
     With an empty validation side (a final fit on all data) it runs ``spec.epochs`` epochs and
-    the report is empty."""
+    the report is empty. ``phase(name)`` is told when the network is built and the epochs begin
+    ('training') or, for a logistic regression, when its fit begins ('fitting')."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -129,6 +131,8 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
     weights = compute_class_weight("balanced", classes=present, y=train.y)
     class_weight = {int(c): float(w) for c, w in zip(present, weights)}
     if spec.family == "logreg":
+        if phase:
+            phase("fitting")
         model, logs = fit_logistic(train, valid, len(labels), spec, seed=seed)
         if listener:
             listener(1, {k: v[0] for k, v in logs.items()})
@@ -140,6 +144,8 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
         else:
             model = build_mlp(train.x.shape[1], len(labels), spec, train_rows=train.x)
         callbacks = [epoch_callback(listener, stop)]
+        if phase:
+            phase("training")
         if valid is not None:
             callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
                                                               restore_best_weights=True))

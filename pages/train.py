@@ -7,6 +7,8 @@ discard it. This session remembers the run it has open; the URL carries it acros
 """
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -14,20 +16,36 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from genre import backbones, models, plots, runs
+from genre import backbones, eta, models, plots, runs
 from genre.dataset import find_split_lists
 from genre.models import ModelCard, ModelError, ModelSpec, read_card
+from genre.train_defaults import FAMILY_TITLES, families, recommended
 from genre.ui import cache, jobs, navigation, state
 
 FEATURES = {jobs.HANDCRAFTED: "Hand-crafted (MFCC, chroma, tempo…)",
             **{kind: backbones.title(kind) for kind in jobs.feature_kinds()[1:]}}
-FAMILIES = {"mlp": "MLP on feature rows", "cnn": "CNN on log-mel patches"}
 SPLITS = jobs.SPLITS
-HIDDEN_DEFAULTS = {"mlp": "256,128", "cnn": "16,32,64"}
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-DEFAULTS = {"train_features": jobs.HANDCRAFTED, "train_family": "mlp", "train_segment": 3.0,
-            "train_hidden_mlp": HIDDEN_DEFAULTS["mlp"], "train_hidden_cnn": HIDDEN_DEFAULTS["cnn"],
-            "train_dropout": 0.3, "train_lr": 1e-3, "train_epochs": 60, "train_batch": 64,
+L2_PENALTIES = [0.0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+SEGMENT_SECONDS = 3.0
+"""The hand-crafted segment length the defaults were cross-validated with."""
+
+
+def model_settings(kind: str, family: str) -> dict:
+    """Widget values (session-state keys) of the recommended settings of ``family`` on ``kind``."""
+    spec = recommended(kind, family).spec
+    values = {"train_family": family, "train_dropout": spec.dropout, "train_lr": spec.learning_rate,
+              "train_l2": spec.l2, "train_batch": spec.batch_size}
+    if family == "logreg":
+        values["train_iterations"] = spec.epochs
+    else:
+        values.update({f"train_hidden_{family}": ",".join(map(str, spec.hidden)), "train_epochs": spec.epochs})
+    return values
+
+
+DEFAULTS = {"train_features": jobs.HANDCRAFTED, "train_segment": SEGMENT_SECONDS,
+            **model_settings(jobs.HANDCRAFTED, "cnn"), **model_settings(jobs.HANDCRAFTED, "logreg"),
+            **model_settings(jobs.HANDCRAFTED, "mlp"),  # last: its values of the shared widgets
             "train_split": "artist", "train_valid": 0.2, "train_seed": 0}
 KEPT = "train_settings"
 RUN_KEY, RUN_PARAM = "train_run", "run"  # the run this session has open; the URL query parameter carrying it
@@ -48,45 +66,123 @@ def keep_settings() -> None:
     st.session_state[KEPT] = {key: st.session_state[key] for key in DEFAULTS if key in st.session_state}
 
 
+def use_recommended(*, kind: str | None = None, family: str | None = None) -> None:
+    """Put the recommended settings of a feature set and family into the widgets (the feature
+    set's default family unless given)."""
+    kind = kind or st.session_state["train_features"]
+    family = family or families(kind)[0]
+    st.session_state.update(model_settings(kind, family))
+    st.session_state["train_segment"] = SEGMENT_SECONDS
+
+
+def on_features() -> None:
+    use_recommended(kind=st.session_state["train_features"])
+
+
+def on_family() -> None:
+    use_recommended(family=st.session_state["train_family"])
+
+
+def chosen_spec(family: str, hidden: str) -> ModelSpec:
+    """The ModelSpec of the widgets' values; ValueError for unusable layer sizes."""
+    kind = st.session_state["train_features"]
+    base = recommended(kind, family).spec
+    if family == "logreg":
+        return replace(base, l2=st.session_state["train_l2"], epochs=int(st.session_state["train_iterations"]))
+    return replace(base, hidden=jobs.parse_units(hidden), dropout=st.session_state["train_dropout"],
+                   learning_rate=st.session_state["train_lr"], l2=st.session_state["train_l2"],
+                   epochs=int(st.session_state["train_epochs"]), batch_size=int(st.session_state["train_batch"]))
+
+
+def expectation(kind: str, family: str, spec: ModelSpec | None, segment: float) -> None:
+    """What the recommended settings reach on unseen artists (cross-validated), beside the settings."""
+    rec = recommended(kind, family)
+    same = spec == rec.spec and (kind != jobs.HANDCRAFTED or segment == SEGMENT_SECONDS)
+    with st.container(border=True):
+        if rec.cv is None:
+            st.markdown("**What to expect**")
+            st.caption(f"No cross-validated figure for {FAMILY_TITLES[family].lower()} on these features yet: "
+                       "the run's own validation score is the estimate.")
+        else:
+            cv = rec.cv
+            st.markdown(f"**{'Expected' if same else 'With the recommended settings, expected'}: {cv.expected()}**")
+            epochs = (f" Early stopping kept epoch {cv.median_best_epoch} (median over the folds)."
+                      if cv.median_best_epoch else "")
+            st.caption(f"Artist-grouped cross-validation, {cv.folds} folds on GTZAN ({cv.source}).{epochs} "
+                       "A run holds out one split, so its score lands within about one ± of that figure.")
+        if not same:
+            st.caption("Your settings differ from the recommended ones.")
+            st.button("Use the recommended settings", key="train_recommended", on_click=use_recommended,
+                      kwargs={"family": family})
+
+
 def settings(root) -> runs.TrainRequest | None:
     """The setting widgets; returns the request to train, or None if a setting is invalid.
     They stay editable during a run (it keeps the settings it started with)."""
     kinds = jobs.feature_kinds()
     splits = ["artist", "stratified"] + (["lists"] if find_split_lists(root) else [])
-    restore_settings({"train_features": kinds, "train_split": splits})
-    families = ["mlp", "cnn"] if st.session_state["train_features"] == jobs.HANDCRAFTED else ["mlp"]
-    restore_settings({"train_family": families})
+    restore_settings({"train_features": kinds, "train_split": splits, "train_lr": LEARNING_RATES,
+                      "train_l2": L2_PENALTIES})
+    offered = families(st.session_state["train_features"])
+    restore_settings({"train_family": offered})
 
     st.subheader("1 · Features and model")
-    a, b, c = st.columns([3, 2, 2])
-    kind = a.selectbox("Feature set", kinds, format_func=FEATURES.get, key="train_features",
+    a, b, c = st.columns([3, 3, 2])
+    kind = a.selectbox("Feature set", kinds, format_func=FEATURES.get, key="train_features", on_change=on_features,
                        help="What the model hears. Hand-crafted: MFCC, chroma, spectral shape, contrast, tempo… "
                             "MusiCNN: embeddings of a network pretrained on the Million Song Dataset; EfficientAT "
                             "mn04: one pretrained on AudioSet's 527 sound classes; both: the two side by side (the "
-                            "shipped model's features). Features are extracted once per setting and cached on disk.")
-    family = b.radio("Model", families, format_func=FAMILIES.get, key="train_family",
-                     help="MLP: dense layers on the feature rows of each segment. CNN: convolutions on the log-mel "
-                          "spectrogram of each segment (hand-crafted set only; slower).")
+                            "shipped model's features). Features are extracted once per setting and cached on disk. "
+                            "Choosing a feature set loads its recommended model settings.")
+    family = b.radio("Model", offered, format_func=FAMILY_TITLES.get, key="train_family", on_change=on_family,
+                     help="MLP: dense layers on the feature rows of each segment, trained epoch by epoch. Logistic "
+                          "regression: one linear layer fitted exactly by scikit-learn in seconds (the shipped "
+                          "model's kind). CNN: convolutions on the log-mel spectrogram of each segment "
+                          "(hand-crafted set only; slower).")
     segment = c.number_input("Segment length (s)", min_value=1.0, max_value=15.0, step=0.5, key="train_segment",
                              disabled=kind != jobs.HANDCRAFTED,
                              help="Clips are cut into segments of this length; each is one training example and "
-                                  "a clip's prediction averages its segments. MusiCNN uses its own 3 s patches.")
+                                  "a clip's prediction averages its segments. The pretrained networks use their "
+                                  "own ~3 s windows.")
 
     st.subheader("2 · Hyper-parameters")
-    cols = st.columns(5)
-    hidden = cols[0].text_input("Hidden layers" if family == "mlp" else "Filters per block",
-                                key=f"train_hidden_{family}",
-                                help="Comma-separated: units per dense layer (MLP) or filters per convolution "
-                                     "block (CNN), e.g. 256,128.")
-    dropout = cols[1].slider("Dropout", 0.0, 0.8, step=0.05, key="train_dropout",
-                             help="Share of units switched off at random while training; fights over-fitting.")
-    lr = cols[2].select_slider("Learning rate", LEARNING_RATES, key="train_lr", format_func=lambda v: f"{v:g}",
-                               help="Step size of the Adam optimiser.")
-    epochs = cols[3].number_input("Epochs", min_value=1, max_value=1000, step=5, key="train_epochs",
-                                  help="Passes over the training data at most; training stops earlier when the "
-                                       "validation loss has not improved for 10 epochs (best weights are kept).")
-    batch = cols[4].select_slider("Batch size", [16, 32, 64, 128, 256], key="train_batch",
-                                  help="Segments per gradient step.")
+    left, right = st.columns([3, 2], gap="medium")
+    hidden = ""
+    with left:
+        if family == "logreg":
+            cols = st.columns(2)
+            cols[0].select_slider("L2 penalty", L2_PENALTIES, key="train_l2", format_func=lambda v: f"{v:g}",
+                                  help="Weight penalty per example (C = 1 / (2 · L2 · segments)); larger is "
+                                       "smoother and less over-fitted.")
+            cols[1].number_input("Solver iterations (at most)", min_value=10, max_value=10_000, step=100,
+                                 key="train_iterations", help="The exact solver stops earlier once it has converged.")
+        else:
+            row = st.columns(3)
+            hidden = row[0].text_input("Hidden layers" if family == "mlp" else "Filters per block",
+                                       key=f"train_hidden_{family}",
+                                       help="Comma-separated: units per dense layer (MLP) or filters per "
+                                            "convolution block (CNN), e.g. 256,128.")
+            row[1].slider("Dropout", 0.0, 0.8, step=0.05, key="train_dropout",
+                          help="Share of units switched off at random while training; fights over-fitting.")
+            row[2].select_slider("Learning rate", LEARNING_RATES, key="train_lr", format_func=lambda v: f"{v:g}",
+                                 help="Step size of the Adam optimiser; smaller learns more slowly and steadily.")
+            row = st.columns(3)
+            row[0].select_slider("L2 penalty", L2_PENALTIES, key="train_l2", format_func=lambda v: f"{v:g}",
+                                 help="Weight penalty (loss + L2 · sum of squared weights); fights over-fitting.")
+            row[1].number_input("Epochs (at most)", min_value=1, max_value=1000, step=5, key="train_epochs",
+                                help="Passes over the training data at most; training stops earlier when the "
+                                     "validation loss has not improved for "
+                                     f"{recommended(kind, family).spec.patience} epochs (best weights are kept).")
+            row[2].select_slider("Batch size", [16, 32, 64, 128, 256], key="train_batch",
+                                 help="Segments per gradient step.")
+    try:
+        spec = chosen_spec(family, hidden)
+        config = jobs.feature_config(kind, segment_seconds=segment)
+        problem = None
+    except (ValueError, ImportError) as err:
+        spec, config, problem = None, None, str(err)
+    with right:
+        expectation(kind, family, spec, segment)
 
     st.subheader("3 · Validation split")
     a, b, c = st.columns([2, 1, 1])
@@ -99,16 +195,11 @@ def settings(root) -> runs.TrainRequest | None:
     seed = c.number_input("Seed", min_value=0, max_value=10_000, key="train_seed",
                           help="Same seed, same split and initial weights.")
     keep_settings()
-    try:
-        units = jobs.parse_units(hidden)
-        spec = ModelSpec(family=family, hidden=units, dropout=dropout, learning_rate=lr, epochs=int(epochs),
-                         batch_size=int(batch))
-        config = jobs.feature_config(kind, segment_seconds=segment)
-    except (ValueError, ImportError) as err:
-        st.error(str(err))
+    if problem:
+        st.error(problem)
         return None
     return runs.TrainRequest(root=str(Path(root).resolve()), config=config, spec=spec, split=split,
-                             valid_fraction=valid, seed=int(seed))
+                             valid_fraction=valid, seed=int(seed), compare_with=str(state.active_model_dir()))
 
 
 def open_run(run_id: str | None) -> None:
@@ -164,8 +255,85 @@ def start(registry: runs.RunRegistry, request: runs.TrainRequest) -> None:
     st.rerun()
 
 
+def phase_line(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> tuple[str, float | None]:
+    """What the run is doing now and how long that takes, and the progress (0-1) if known."""
+    elapsed = eta.duration(max(0.0, time.time() - (snap.phase_started or snap.started or snap.created)))
+    last = registry.typical_seconds(snap.phase)
+    usual = f"; took {eta.duration(last)} last time" if last is not None else ""
+    spec = snap.request.spec
+    if snap.phase == "features":
+        done, total = snap.progress
+        info = snap.extraction
+        missing, computed = int(info.get("missing", 0)), int(info.get("computed", 0))
+        what = backbones.title(snap.request.config.kind)
+        if not missing:
+            return f"Reading the cached {what} features of {total} clips… {done}/{total}", done / max(total, 1)
+        cached = total - missing
+        line = f"Extracting {what} features of {missing} clips" + (f" ({cached} more are cached)" if cached else "")
+        if computed and info.get("rate"):
+            line += (f": {computed}/{missing} · {info['rate']:.2f} clips/s · about {eta.duration(info['eta'])} left")
+        else:
+            line += (f": {computed}/{missing} · about {eta.duration(info.get('eta', 0.0))} left (estimated from "
+                     f"{eta.seconds_per_clip(snap.request.config.kind):.2f} s per clip measured on this machine)")
+        return line + ". They are cached for next time.", computed / missing
+    if snap.phase == "loading":
+        return f"Loading TensorFlow and Keras in the training process… {elapsed} so far{usual}.", None
+    if snap.phase == "building":
+        return f"Stacking the training segments and building the network… {elapsed} so far{usual}.", None
+    if snap.phase == "fitting":
+        return (f"Fitting the logistic regression exactly (scikit-learn, up to {spec.epochs} solver iterations)… "
+                f"{elapsed} so far{usual}.", None)
+    if snap.phase == "training":
+        k = len(snap.history)
+        seconds = [h["seconds"] for h in snap.history if "seconds" in h]
+        line = f"Epoch {k + 1} of at most {snap.total_epochs} running" if k < snap.total_epochs else "Finishing"
+        if seconds:
+            per = float(np.median(seconds[-10:]))
+            line += (f" · {per:.1f} s per epoch · at most {eta.duration(per * (snap.total_epochs - k))} left; "
+                     f"early stopping ends it once the validation loss has not improved for {spec.patience} epochs")
+        else:
+            line += f"… {elapsed} so far"
+        return line + ".", None
+    return (f"Starting the training process (lower priority, {registry.threads} CPU "
+            f"thread{'s' if registry.threads > 1 else ''})… {elapsed} so far.", None)
+
+
+def logistic_fit_table(history: list[dict]) -> None:
+    """The one 'epoch' of a logistic regression as a table (a chart of one point says nothing)."""
+    last = history[-1]
+    rows = [{"side": side, "loss": last.get(f"{prefix}loss"), "accuracy (segments)": last.get(f"{prefix}accuracy")}
+            for side, prefix in (("training", ""), ("validation", "val_")) if f"{prefix}loss" in last]
+    st.markdown("**The fit** (one exact solve, no epochs)")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "loss": st.column_config.NumberColumn("loss (cross-entropy)", format="%.3f"),
+        "accuracy (segments)": st.column_config.ProgressColumn("accuracy (segments)", format="percent",
+                                                               min_value=0.0, max_value=1.0)})
+
+
+def curves(snap: runs.RunSnapshot) -> None:
+    """The live (or final) training curves, or the logistic regression's fit table."""
+    history = list(snap.history)
+    if not history:
+        return
+    if snap.request.spec.family == "logreg":
+        logistic_fit_table(history)
+        return
+    best = plots.best_epoch(history)
+    last = history[-1]
+    if snap.active:
+        line = f"Epoch {len(history)} of at most {snap.total_epochs} done"
+        if "val_accuracy" in last:
+            line += f" · validation accuracy {last['val_accuracy']:.0%} (segments)"
+        if best is not None:
+            kept = next(h for h in history if h.get("epoch") == best)
+            line += f" · best so far: epoch {best} ({kept.get('val_accuracy', 0):.0%}, lowest validation loss)"
+        st.markdown(f"**{line}**")
+    st.plotly_chart(plots.training_curves(history), key="train_curves")
+
+
 def live(registry: runs.RunRegistry, run_id: str, was_active: bool) -> None:
-    """Queue position, progress, curves and the Stop button; reruns the page when the run ends."""
+    """Queue position, what the run does now and how long it takes, curves and the Stop button;
+    reruns the page when the run ends."""
     snap = registry.get(run_id)
     if snap is None:  # discarded from another tab meanwhile
         if was_active:
@@ -176,22 +344,13 @@ def live(registry: runs.RunRegistry, run_id: str, was_active: bool) -> None:
         st.info(f"**Queued: {jobs.ordinal(snap.queue_position)} in line.** At most {registry.max_active} "
                 f"training{'s run' if registry.max_active > 1 else ' runs'} at once, so that predictions stay "
                 "fast; this one starts by itself when a slot is free.")
-    elif snap.active and snap.phase != "training":
-        done, total = snap.progress
-        text = (f"Extracting features {done}/{total or '?'} clips (cached for next time)…" if snap.phase == "features"
-                else f"Starting the training process (lower priority, {registry.threads} CPU "
-                     f"thread{'s' if registry.threads > 1 else ''})…")
-        st.progress(done / total if total else 0.0, text=text)
-    if snap.history or snap.phase == "training":
-        last = snap.history[-1] if snap.history else {}
-        if snap.active:
-            line = f"Epoch {len(snap.history)} of at most {snap.total_epochs}"
-            if last:
-                line += f" · validation accuracy {last.get('val_accuracy', 0):.0%} (segments)"
-            st.markdown(f"**{line}**")
-        st.plotly_chart(plots.training_curves(list(snap.history),
-                                              total_epochs=snap.total_epochs if snap.active else None),
-                        key="train_curves")
+    elif snap.active:
+        line, fraction = phase_line(registry, snap)
+        if fraction is None:
+            st.info(line, icon="⏳")
+        else:
+            st.progress(min(1.0, fraction), text=line)
+    curves(snap)
     if snap.active:
         stopping = snap.state == runs.STOPPING
         st.button("Stopping after this epoch…" if stopping else "Stop", on_click=registry.stop, args=(snap.id,),
@@ -202,74 +361,183 @@ def live(registry: runs.RunRegistry, run_id: str, was_active: bool) -> None:
         st.rerun()
 
 
-def comparison(card: ModelCard) -> None:
-    st.markdown("**Compared with the active model** (clip-level validation)")
-    new = card.metrics.get("validation") or {}
+def points(new: float, old: float) -> str:
+    """A difference of two shares as percentage points: '+4.2 points'."""
+    return f"{100 * (new - old):+.1f} points"
+
+
+def comparison_result(entry: dict, card: ModelCard) -> None:
+    """The active model and this run scored on the same clips (this run's validation clips)."""
+    name = entry.get("model") or Path(entry["path"]).name
+    n, n_valid = entry.get("n", 0), entry.get("n_valid", 0)
+    if entry.get("state") == "failed":
+        st.warning(f"`{name}` could not be evaluated on this run's validation clips: {entry.get('error')}")
+        return
+    if not n:
+        unknown = entry.get("unknown_labels") or []
+        st.caption(f"`{name}` knows none of these genres ({', '.join(unknown)}), so it cannot be scored on this "
+                   "run's validation clips." if unknown else f"`{name}` could not be scored on any of these clips.")
+        return
+    st.markdown(f"**Compared with the active model `{name}` on the same {n} validation clips** (clip level)")
+    this_run, other = entry["this_run"], entry["other"]
+    left, right = st.columns(2)
+    for col, key, label in ((left, "accuracy", "Accuracy"), (right, "balanced_accuracy", "Balanced accuracy")):
+        col.metric(f"{label} · this run", f"{this_run[key]:.1%}",
+                   delta=f"{points(this_run[key], other[key])} vs {name}",
+                   help="Difference in percentage points, on the same clips."
+                        + (" Balanced accuracy is the mean recall over genres." if key != "accuracy" else ""))
+        col.metric(f"{label} · {name}", f"{other[key]:.1%}")
+    trained_on = entry.get("trained_on", 0)
+    if trained_on:
+        line = (f"⚠️ `{name}` was trained on {trained_on} of these {n} clips, so its score here is inflated: "
+                "it has heard them before.")
+        unseen = entry.get("unseen")
+        if unseen:
+            line += (f" On the {unseen['n']} clips it never trained on: this run {unseen['this_run']['accuracy']:.1%}, "
+                     f"`{name}` {unseen['other']['accuracy']:.1%} accuracy "
+                     f"({points(unseen['this_run']['accuracy'], unseen['other']['accuracy'])}).")
+        else:
+            line += " None of them is new to it, so this comparison says little about unseen music."
+        st.warning(line)
+    else:
+        st.caption(f"`{name}` never trained on any of these clips: a like-for-like comparison.")
+    notes = []
+    if entry.get("unknown_labels"):
+        notes.append(f"{n_valid - n - entry.get('failed', 0)} clips of genres `{name}` does not know "
+                     f"({', '.join(entry['unknown_labels'])}) are left out")
+    if entry.get("failed"):
+        notes.append(f"{entry['failed']} clips could not be featurised for both models")
+    if notes:
+        st.caption("; ".join(notes).capitalize() + ".")
+
+
+def request_comparison(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
+    """Ask for the active model's evaluation on this run's validation clips unless it is there
+    (it runs in a worker process; the page never waits for it)."""
     path = state.active_model_dir()
     try:
         active = read_card(path)
-        old = active.metrics.get("validation") or {}
+    except ModelError:
+        return
+    if active.created != snap.card.created and snap.comparison(path, active.created) is None:
+        registry.compare(snap.id, path)
+
+
+def comparison(registry: runs.RunRegistry, run_id: str, was_pending: bool) -> None:
+    """Evaluates the active model on this run's validation clips (in a worker process; the page
+    does not wait) and shows both models' scores on exactly those clips."""
+    snap = registry.get(run_id)
+    if snap is None or snap.card is None:
+        return
+    path = state.active_model_dir()
+    try:
+        active = read_card(path)
     except ModelError as err:
-        active, old = None, {}
-        st.caption(f"The active model cannot be read: {err}")
-    left, right = st.columns(2)
-    for col, key, label in ((left, "accuracy", "Accuracy"), (right, "balanced_accuracy", "Balanced accuracy")):
-        delta = f"{new[key] - old[key]:+.1%} vs {path.name}" if key in old else None
-        col.metric(f"{label} · this run", f"{new[key]:.1%}", delta=delta,
-                   help="Balanced accuracy is the mean recall over genres." if key != "accuracy" else None)
-        col.metric(f"{label} · {path.name}", f"{old[key]:.1%}" if key in old else "—")
-    if active is not None:
-        diff = jobs.split_difference(card.split, active.split)
-        if diff:
-            st.caption(f"⚠️ {diff}")
-        else:
-            st.caption("Same validation clips as the active model: a fair comparison.")
+        st.caption(f"The active model cannot be read, so there is no comparison: {err}")
+        return
+    if active.created == snap.card.created:
+        st.caption(f"The active model `{path.name}` is this run's model: nothing to compare it with.")
+        return
+    entry = snap.comparison(path, active.created)
+    if entry is None or entry.get("state") == "pending":
+        done, total = (entry or {}).get("done", 0), (entry or {}).get("total", 0)
+        n = len(snap.card.split.get("valid_clip_ids", []))
+        st.info(f"Evaluating the active model `{path.name}` on this run's {n} validation clips in the background "
+                f"(loading it{f', features {done}/{total}' if total else ''})…", icon="⏳")
+        return
+    if was_pending:
+        st.rerun()  # stop refreshing
+    comparison_result(entry, snap.card)
+
+
+SAVED = "train_saved"
+"""The last save of this session: run id, the name typed and the name saved under."""
+NAME_RULE = ("model names keep only letters, digits, '-', '_' and '.' (at most 64 characters, no leading dot, "
+             "no '..')")
 
 
 def save_form(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
-    """Name, Overwrite and Save; a name that cannot be used says why next to the button."""
+    """Name, Overwrite and Save, and under them one message: the refusal of the name, what the
+    name becomes, or the outcome of the last save (which replaces any earlier message)."""
     st.subheader("Save the model")
-    if snap.saved_as:
-        st.success(f"Saved as **{', '.join(snap.saved_as)}**. Pick it in the sidebar's **Model** list to use it on "
-                   "the other pages.")
     card = snap.card
     st.session_state.setdefault("train_save_name", f"{card.spec['family']}-{card.config.kind}-{date.today():%Y%m%d}")
     a, b, c = st.columns([3, 1, 1], vertical_alignment="bottom")
     name = a.text_input("Save as", key="train_save_name",
                         help="Letters, digits, '-', '_' and '.'; the model goes to models/<name>. 'default', "
-                             "'backbones' and folders that are not models are never replaced.")
+                             "'backbones' and folders that are not models are never replaced. Enter only checks "
+                             "the name; the Save button saves.")
     overwrite = b.checkbox("Overwrite", key="train_overwrite", help="Replace a saved model of the same name.")
+    last = st.session_state.get(SAVED) or {}
+    just_saved = last.get("run") == snap.id and last.get("typed") == name and last.get("saved") in snap.saved_as
+    refusal = cleaned = None
     try:
-        models.save_target(name, overwrite=overwrite, root=registry.models_dir)
-        refusal = None
+        cleaned = models.sanitize_name(name)
+        if not just_saved:
+            models.save_target(name, overwrite=overwrite, root=registry.models_dir)
     except ModelError as err:
         refusal = str(err)
-    clicked = c.button("Save", type="primary", key="train_save", disabled=refusal is not None,
-                       help=refusal or "Copies the trained model to models/<name>.")
-    if refusal:
-        st.error(f"Cannot save as **{name.strip() or '…'}**: {refusal}")
+    clicked = c.button("Save", type="primary", key="train_save", disabled=refusal is not None or just_saved,
+                       help=refusal or ("Saved; change the name to save another copy." if just_saved
+                                        else "Copies the trained model to models/<name>."))
+    message = st.empty()
     if clicked:
         try:
-            registry.save(snap.id, name, overwrite=overwrite)
+            target = registry.save(snap.id, name, overwrite=overwrite)
         except (ModelError, runs.RunError) as err:
-            st.error(f"Not saved: {err}")
+            message.error(f"Not saved: {err}")
             return
+        st.session_state[SAVED] = {"run": snap.id, "typed": name, "saved": target.name}
         st.rerun()
+    if just_saved:
+        saved = last["saved"]
+        renamed = (f" The name you typed, `{name.strip()}`, was changed to **{saved}**: {NAME_RULE}."
+                   if saved != name.strip() else "")
+        message.success(f"Saved as **{saved}** (models/{saved}).{renamed} Pick it in the sidebar's **Model** list "
+                        "to use it on the other pages.")
+    elif refusal:
+        message.error(f"Cannot save as **{name.strip() or '…'}**: {refusal}")
+    elif cleaned != name.strip():
+        message.info(f"Will be saved as **{cleaned}**, not `{name.strip()}`: {NAME_RULE}.")
+    elif snap.saved_as:
+        message.caption(f"This run is saved as {', '.join(snap.saved_as)}.")
+
+
+def timings(snap: runs.RunSnapshot) -> str:
+    """'features 1 min · TensorFlow 12 s · building 2 s · 34 epochs 40 s': where the run's time went."""
+    names = {"features": "features", "loading": "TensorFlow", "building": "building", "fitting": "fit"}
+    took = snap.phase_seconds()
+    parts = [f"{names[p]} {eta.duration(took[p])}" for p in names if p in took]
+    if "training" in took:
+        parts.append(f"{len(snap.history)} epochs {eta.duration(took['training'])}")
+    return " · ".join(parts)
 
 
 def results(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
     card = snap.card
     report = card.metrics.get("validation") or {}
     st.subheader("Results")
-    epochs = card.metrics.get("epochs_run", len(snap.history))
-    why = "stopped by you" if card.metrics.get("stopped_by_user") else (
-        "early stopping: validation loss stopped improving" if snap.stopped_early else "all epochs")
-    best = card.metrics.get("best_epoch")
-    st.caption(f"{snap.n_clips} clips · {epochs} epochs ({why}) · "
-               f"{f'weights of the best epoch ({best}) kept' if best else 'best weights kept'} · "
-               f"{report.get('n', 0)} validation clips, {card.split.get('kind')} split")
+    if card.spec.get("family") == "logreg":
+        how = "logistic regression fitted exactly"
+    else:
+        epochs = card.metrics.get("epochs_run", len(snap.history))
+        why = "stopped by you" if card.metrics.get("stopped_by_user") else (
+            "early stopping: validation loss stopped improving" if snap.stopped_early else "all epochs")
+        best = card.metrics.get("best_epoch")
+        how = (f"{epochs} epochs ({why}) · "
+               f"{f'weights of the best epoch ({best}) kept' if best else 'best weights kept'}")
+    took = timings(snap)
+    st.caption(f"{snap.n_clips} clips · {how} · {report.get('n', 0)} validation clips, {card.split.get('kind')} "
+               f"split" + (f" · time: {took}" if took else ""))
     if report:
-        comparison(card)
+        left, right = st.columns(2)
+        left.metric("Accuracy · this run", f"{report['accuracy']:.1%}", help="Validation clips, clip level.")
+        right.metric("Balanced accuracy · this run", f"{report['balanced_accuracy']:.1%}",
+                     help="The mean recall over genres, on the validation clips.")
+        request_comparison(registry, snap)
+        snap = registry.get(snap.id) or snap
+        pending = any(c.get("state") == "pending" for c in snap.comparisons)
+        st.fragment(run_every=1.0 if pending else None)(comparison)(registry, snap.id, pending)
         left, right = st.columns([3, 2], gap="large")
         with left:
             st.markdown("**Confusion matrix** (validation clips)")
@@ -353,6 +621,56 @@ def recent_runs(registry: runs.RunRegistry, snap: runs.RunSnapshot | None) -> No
                  placeholder="Choose a run to see its curves and results…", on_change=pick, args=(registry,))
 
 
+def estimate(registry: runs.RunRegistry, clips: pd.DataFrame, request: runs.TrainRequest) -> tuple[int, float]:
+    """Clips of the dataset missing from the feature cache for ``request`` and the estimated
+    seconds to extract them in the training process."""
+    missing = eta.missing_clips(clips["path"], request.config)
+    return missing, eta.extraction_seconds(missing, request.config.kind, threads=registry.threads)
+
+
+CONFIRM = "train_confirm"
+"""A start that waits for the person's go-ahead: the request and its extraction estimate."""
+
+
+def start_controls(registry: runs.RunRegistry, clips: pd.DataFrame | None, request: runs.TrainRequest | None) -> None:
+    """Start (or Queue) training; a long feature extraction is announced first, with the choice
+    to go on or not."""
+    busy = sum(s.state in (runs.RUNNING, runs.STOPPING) for s in registry.list())
+    queued = busy >= registry.max_active
+    losing = [s for s in registry.would_drop() if s.unsaved]
+    help_text = ("Runs in a worker process on the server: you can visit other pages, reload or close the tab."
+                 + (f" {busy} training(s) are running, so this one waits in the queue." if queued else ""))
+    waiting = st.session_state.get(CONFIRM)
+    if waiting and (request is None or runs.TrainRequest.from_dict(waiting["request"]) != request):
+        st.session_state.pop(CONFIRM)  # the settings changed: ask again on the next Start
+        waiting = None
+    if st.button("Queue training" if queued else "Start training", type="primary",
+                 disabled=request is None or waiting is not None, key="train_start", help=help_text):
+        missing, seconds = estimate(registry, clips, request)
+        if seconds > eta.LONG_EXTRACTION_SECONDS:
+            st.session_state[CONFIRM] = {"request": request.to_dict(), "missing": missing, "seconds": seconds}
+            st.rerun()
+        start(registry, request)
+    if waiting:
+        kind = request.config.kind
+        st.warning(f"**This run first extracts the {backbones.title(kind)} features of {waiting['missing']} clips "
+                   f"that are not in the cache yet: about {eta.duration(waiting['seconds'])}** "
+                   f"({eta.seconds_per_clip(kind):.2f} s per clip measured on this machine, "
+                   f"{registry.threads} thread{'s' if registry.threads > 1 else ''}). They are cached, so the next "
+                   "run with these features starts at once. You can leave the page while it works.", icon="⏱️")
+        go, cancel, _ = st.columns([1, 1, 4])
+        if go.button("Start anyway", type="primary", key="train_go"):
+            st.session_state.pop(CONFIRM)
+            start(registry, request)
+        if cancel.button("Cancel", key="train_cancel"):
+            st.session_state.pop(CONFIRM)
+            st.rerun()
+    if losing:
+        st.caption(f"⚠️ The server keeps {registry.max_runs} runs: starting another drops "
+                   + ", ".join(f"run `{s.id}` (finished {jobs.when(s.finished)}, not saved)" for s in losing)
+                   + ". Save or discard runs below to choose.")
+
+
 def main() -> None:
     st.title("Train a model")
     st.markdown("Train a genre classifier on the clips of the dataset folder, watch it learn, compare it with the "
@@ -377,18 +695,7 @@ def main() -> None:
         counts = clips["label"].value_counts()
         st.caption(f"`{root}` · {len(clips)} clips in {len(counts)} genres")
         request = settings(root)
-    busy = sum(s.state in (runs.RUNNING, runs.STOPPING) for s in registry.list())
-    queued = busy >= registry.max_active
-    losing = [s for s in registry.would_drop() if s.unsaved]
-    help_text = ("Runs in a worker process on the server: you can visit other pages, reload or close the tab."
-                 + (f" {busy} training(s) are running, so this one waits in the queue." if queued else ""))
-    if st.button("Queue training" if queued else "Start training", type="primary", disabled=request is None,
-                 key="train_start", help=help_text):
-        start(registry, request)
-    if losing:
-        st.caption(f"⚠️ The server keeps {registry.max_runs} runs: starting another drops "
-                   + ", ".join(f"run `{s.id}` (finished {jobs.when(s.finished)}, not saved)" for s in losing)
-                   + ". Save or discard runs below to choose.")
+    start_controls(registry, clips, request)
     if snap is not None:
         st.fragment(run_every=1.0 if snap.active else None)(live)(registry, snap.id, snap.active)
         if not snap.active:

