@@ -7,7 +7,6 @@ discard it. This session remembers the run it has open; the URL carries it acros
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -255,49 +254,6 @@ def start(registry: runs.RunRegistry, request: runs.TrainRequest) -> None:
     st.rerun()
 
 
-def phase_line(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> tuple[str, float | None]:
-    """What the run is doing now and how long that takes, and the progress (0-1) if known."""
-    elapsed = eta.duration(max(0.0, time.time() - (snap.phase_started or snap.started or snap.created)))
-    last = registry.typical_seconds(snap.phase)
-    usual = f"; took {eta.duration(last)} last time" if last is not None else ""
-    spec = snap.request.spec
-    if snap.phase == "features":
-        done, total = snap.progress
-        info = snap.extraction
-        missing, computed = int(info.get("missing", 0)), int(info.get("computed", 0))
-        what = backbones.title(snap.request.config.kind)
-        if not missing:
-            return f"Reading the cached {what} features of {total} clips… {done}/{total}", done / max(total, 1)
-        cached = total - missing
-        line = f"Extracting {what} features of {missing} clips" + (f" ({cached} more are cached)" if cached else "")
-        if computed and info.get("rate"):
-            line += (f": {computed}/{missing} · {info['rate']:.2f} clips/s · about {eta.duration(info['eta'])} left")
-        else:
-            line += (f": {computed}/{missing} · about {eta.duration(info.get('eta', 0.0))} left (estimated from "
-                     f"{eta.seconds_per_clip(snap.request.config.kind):.2f} s per clip measured on this machine)")
-        return line + ". They are cached for next time.", computed / missing
-    if snap.phase == "loading":
-        return f"Loading TensorFlow and Keras in the training process… {elapsed} so far{usual}.", None
-    if snap.phase == "building":
-        return f"Stacking the training segments and building the network… {elapsed} so far{usual}.", None
-    if snap.phase == "fitting":
-        return (f"Fitting the logistic regression exactly (scikit-learn, up to {spec.epochs} solver iterations)… "
-                f"{elapsed} so far{usual}.", None)
-    if snap.phase == "training":
-        k = len(snap.history)
-        seconds = [h["seconds"] for h in snap.history if "seconds" in h]
-        line = f"Epoch {k + 1} of at most {snap.total_epochs} running" if k < snap.total_epochs else "Finishing"
-        if seconds:
-            per = float(np.median(seconds[-10:]))
-            line += (f" · {per:.1f} s per epoch · at most {eta.duration(per * (snap.total_epochs - k))} left; "
-                     f"early stopping ends it once the validation loss has not improved for {spec.patience} epochs")
-        else:
-            line += f"… {elapsed} so far"
-        return line + ".", None
-    return (f"Starting the training process (lower priority, {registry.threads} CPU "
-            f"thread{'s' if registry.threads > 1 else ''})… {elapsed} so far.", None)
-
-
 def logistic_fit_table(history: list[dict]) -> None:
     """The one 'epoch' of a logistic regression as a table (a chart of one point says nothing)."""
     last = history[-1]
@@ -345,7 +301,8 @@ def live(registry: runs.RunRegistry, run_id: str, was_active: bool) -> None:
                 f"training{'s run' if registry.max_active > 1 else ' runs'} at once, so that predictions stay "
                 "fast; this one starts by itself when a slot is free.")
     elif snap.active:
-        line, fraction = phase_line(registry, snap)
+        line, fraction = jobs.phase_text(snap, threads=registry.threads,
+                                         typical=registry.typical_seconds(snap.phase))
         if fraction is None:
             st.info(line, icon="⏳")
         else:

@@ -10,6 +10,7 @@ import json
 import shutil
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from genre import run_worker
@@ -26,6 +27,9 @@ def fake_train_run(run_dir, *, report, stop, threads):
         if stop.is_set():
             break
     shutil.copytree(DEFAULT_MODEL_DIR, run_dir / "model")
+    card = json.loads((run_dir / "model" / "card.json").read_text())
+    card["created"] = datetime.now(timezone.utc).isoformat()  # a model of its own, not the default itself
+    (run_dir / "model" / "card.json").write_text(json.dumps(card))
     return {"n_clips": 3, "failed_files": [["bad.wav", "is empty (0 bytes)"]], "stopped_early": False}
 
 

@@ -15,11 +15,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from genre import models, runs
+from genre import eta, models, runs
 from genre.models import ModelSpec
-from genre.ui import state
+from genre.train_defaults import FAMILY_TITLES, recommended
+from genre.ui import jobs, state
 
 PAGE = str(ROOT / "pages" / "train.py")
+NAME_RULE = ("model names keep only letters, digits, '-', '_' and '.' (at most 64 characters, no leading dot, "
+             "no '..')")
 FAKE_WORKER = [sys.executable, str(ROOT / "tests" / "fake_worker.py")]
 
 
@@ -97,24 +100,53 @@ def test_without_dataset_start_is_disabled(tmp_path, monkeypatch, models_dir):
 
 
 def test_defaults(warm_cache, tiny_dataset, models_dir):
+    """The recommended settings of each feature set and family, with their measured CV figure
+    beside them; changing a setting says so and one click restores them."""
     at = page(tiny_dataset).run()
     assert not at.exception
+    mlp = recommended(jobs.HANDCRAFTED, "mlp")
     assert at.selectbox(key="train_features").value == "handcrafted"
     assert at.radio(key="train_family").value == "mlp"
-    assert at.text_input(key="train_hidden_mlp").value == "256,128"
-    assert at.slider(key="train_dropout").value == 0.3
-    assert at.select_slider(key="train_lr").value == 1e-3
-    assert at.number_input(key="train_epochs").value == 60
-    assert at.select_slider(key="train_batch").value == 64
+    assert at.radio(key="train_family").options == [FAMILY_TITLES[f] for f in ("mlp", "logreg", "cnn")]
+    assert at.text_input(key="train_hidden_mlp").value == ",".join(map(str, mlp.spec.hidden))
+    assert at.slider(key="train_dropout").value == mlp.spec.dropout
+    assert at.select_slider(key="train_lr").value == mlp.spec.learning_rate
+    assert at.select_slider(key="train_l2").value == mlp.spec.l2
+    assert at.number_input(key="train_epochs").value == mlp.spec.epochs
+    assert at.select_slider(key="train_batch").value == mlp.spec.batch_size
     assert at.radio(key="train_split").value == "artist"
     assert at.radio(key="train_split").options == ["By artist", "Stratified random"]  # no split lists here
     assert not at.button(key="train_start").disabled and at.button(key="train_start").label == "Start training"
     assert not at.get("plotly_chart") and "run" not in at.query_params
+    if mlp.cv is not None:
+        assert any(mlp.cv.expected() in m.value for m in at.markdown)
+    assert not any(b.key == "train_recommended" for b in at.button)
+
+    at.select_slider(key="train_lr").set_value(1e-2).run()
+    assert any("differ from the recommended" in c.value for c in at.caption)
+    at.button(key="train_recommended").click().run()
+    assert at.select_slider(key="train_lr").value == mlp.spec.learning_rate
+    assert not any(b.key == "train_recommended" for b in at.button)
 
     at.text_input(key="train_hidden_mlp").input("12, x").run()
     assert "whole numbers" in at.error[0].value and at.button(key="train_start").disabled
     at.radio(key="train_family").set_value("cnn").run()
-    assert at.text_input(key="train_hidden_cnn").value == "16,32,64" and not at.error
+    cnn = recommended(jobs.HANDCRAFTED, "cnn")
+    assert at.text_input(key="train_hidden_cnn").value == ",".join(map(str, cnn.spec.hidden)) and not at.error
+    assert at.number_input(key="train_epochs").value == cnn.spec.epochs
+
+    at.radio(key="train_family").set_value("logreg").run()  # no epochs, dropout, learning rate or batch
+    keys = {w.key for w in (*at.slider, *at.select_slider, *at.number_input, *at.text_input)}
+    assert {"train_l2", "train_iterations"} <= keys and not {"train_dropout", "train_lr", "train_batch"} & keys
+
+    for kind in jobs.feature_kinds()[1:]:  # a backbone: the logistic regression first, its own settings
+        at.selectbox(key="train_features").set_value(kind).run()
+        linear = recommended(kind, "logreg")
+        assert at.radio(key="train_family").value == "logreg", kind
+        assert at.radio(key="train_family").options == [FAMILY_TITLES["logreg"], FAMILY_TITLES["mlp"]]
+        assert at.select_slider(key="train_l2").value == linear.spec.l2
+        expected = [m.value for m in at.markdown if "Expected" in m.value]
+        assert (linear.cv.expected() in expected[0]) if linear.cv else not expected, kind
 
 
 def test_train_then_save_a_loadable_model(warm_cache, tiny_dataset, models_dir):
@@ -133,33 +165,48 @@ def test_train_then_save_a_loadable_model(warm_cache, tiny_dataset, models_dir):
     assert not at.exception and not at.error, registry.get(run_id).details
 
     curves, confusion = charts(at)
-    assert len(curves["data"]) == 4 and len(curves["data"][0]["x"]) == 4
+    lines = [t for t in curves["data"] if t["mode"] == "lines+markers"]
+    assert len(lines) == 4 and all(len(t["x"]) == 4 for t in lines)  # training/validation x loss/accuracy
+    assert curves["layout"]["xaxis"]["range"] == [0.5, 4.5] and curves["layout"]["showlegend"]
+    best = registry.get(run_id).card.metrics["best_epoch"]
+    assert [t["name"] for t in curves["data"] if t["mode"] == "markers"] == [f"best epoch ({best})"] * 2
     assert confusion["data"][0]["type"] == "heatmap" and confusion["data"][0]["x"] == ["beats", "buzz", "tones"]
     per_class = at.dataframe[0].value
     assert per_class["genre"].tolist() == ["beats", "buzz", "tones"]
     assert {"precision", "recall", "f1", "support"} <= set(per_class.columns)
     labels = [m.label for m in at.metric]
     assert "Accuracy · this run" in labels and "Balanced accuracy · this run" in labels
-    assert any("default" in label for label in labels)
-    assert any("not directly comparable" in c.value for c in at.caption)
+    # The active model (default) was evaluated on this run's validation clips in the worker: it knows
+    # none of the tiny dataset's genres, and the page says so instead of comparing numbers.
+    wait_until(lambda: registry.get(run_id).comparisons[0]["state"] != "pending", 120, "the comparison")
+    at.run()
+    assert any("`default` knows none of these genres (beats, buzz, tones)" in c.value for c in at.caption)
     listed = runs_table(at)
     assert listed["run"].tolist() == [run_id] and listed["state"].tolist() == ["done · not saved"]
     assert "accuracy" in listed["best score"][0]
 
-    at.text_input(key="train_save_name").input("tiny mlp!").run()
+    at.text_input(key="train_save_name").input("tiny mlp!").run()  # Enter only checks the name
+    assert not (models_dir / "tiny-mlp").exists() and registry.get(run_id).saved_as == ()
+    assert [i.value for i in at.info if "Will be saved as" in i.value] == [
+        "Will be saved as **tiny-mlp**, not `tiny mlp!`: " + NAME_RULE + "."]
     save_button(at).click().run()
-    assert not at.exception and "tiny-mlp" in at.success[0].value
+    assert not at.exception and not at.error
+    assert len(at.success) == 1 and "Saved as **tiny-mlp**" in at.success[0].value
+    assert "The name you typed, `tiny mlp!`, was changed to **tiny-mlp**" in at.success[0].value
     loaded = models.load_model(models_dir / "tiny-mlp")
     assert loaded.labels == ["beats", "buzz", "tones"] and loaded.card.spec["hidden"] == [16]
     assert "tiny-mlp" in state.model_names()
     assert runs_table(at)["state"].tolist() == ["done · saved as tiny-mlp"]
 
-    at.run()  # the same name again: refused next to Save until Overwrite is ticked
-    assert "already exists" in at.error[0].value and save_button(at).disabled
+    at.run()  # the message stays, alone: no 'already exists' under a success
+    assert len(at.success) == 1 and not at.error and save_button(at).disabled
+    at.text_input(key="train_save_name").input("tiny-mlp").run()  # that name again: refused until Overwrite
+    assert not at.success and "already exists" in at.error[0].value and save_button(at).disabled
     at.checkbox(key="train_overwrite").check().run()
     assert not at.error and not save_button(at).disabled
     save_button(at).click().run()
-    assert not at.error and "tiny-mlp" in at.success[0].value
+    assert not at.error and len(at.success) == 1 and "Saved as **tiny-mlp**" in at.success[0].value
+    assert "was changed" not in at.success[0].value
 
     at.button(key="train_discard").click().run()
     assert not at.exception and registry.get(run_id) is None and "run" not in at.query_params
@@ -219,7 +266,8 @@ def test_live_run_survives_page_switch(warm_cache, tiny_dataset, models_dir, mon
     assert at.session_state["train_run"] == run_id and registry.get(run_id).active
     assert at.text_input(key="train_hidden_mlp").value == "16"  # settings kept across pages
     assert at.number_input(key="train_epochs").value == 300
-    assert charts(at)[0]["layout"]["xaxis"]["range"][1] == 1000.5
+    chart = charts(at)[0]  # the x-axis spans the epochs run so far, not the 1000 allowed
+    assert chart["layout"]["xaxis"]["range"][1] == len(chart["data"][0]["x"]) + 0.5 < 1000
     assert not at.button(key="train_stop").disabled
 
 
@@ -298,3 +346,50 @@ def test_failure_is_shown(tmp_path, models_dir):
     assert "ValueError" in at.expander[0].code[0].value
     assert at.button(key="train_discard").label == "Remove from the list"
     assert not at.button(key="train_start").disabled
+
+
+@pytest.mark.parametrize("seed, seen", [(0, None), (2, 4), (6, 0)])
+def test_the_active_model_is_scored_on_this_runs_validation_clips(tiny_dataset, fake_registry, seed, seen):
+    """The fake worker's comparison: the active model trained on ``seed`` of the 6 clips. The page
+    shows both scores on the same clips, the difference in percentage points, and says plainly
+    when the active model's score is inflated."""
+    at = page(tiny_dataset).run()
+    at.number_input(key="train_epochs").set_value(2)
+    at.number_input(key="train_seed").set_value(seed)
+    at.button(key="train_start").click().run()
+    run_id = at.session_state["train_run"]
+    assert fake_registry.wait(run_id, 30)
+    wait_until(lambda: fake_registry.get(run_id).comparisons[0]["state"] == "done", 30, "the comparison")
+    at.run()
+    assert not at.exception
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Accuracy · default"].value == "75.0%"
+    assert metrics["Accuracy · this run"].delta == "-25.0 points vs default"
+    assert metrics["Balanced accuracy · this run"].delta == "-20.0 points vs default"
+    assert any("on the same 6 validation clips" in m.value for m in at.markdown)
+    warnings = [w.value for w in at.warning]
+    if seed == 0:
+        assert not warnings and any("never trained on any of these clips" in c.value for c in at.caption)
+    else:
+        assert f"was trained on {seed} of these 6 clips, so its score here is inflated" in warnings[0]
+        assert (f"On the {seen} clips it never trained on: this run 50.0%, `default` 25.0% accuracy (+25.0 points)"
+                in warnings[0]) if seen else "None of them is new to it" in warnings[0]
+
+
+def test_a_long_extraction_is_announced_before_it_starts(tiny_dataset, fake_registry, monkeypatch):
+    """Nothing of the tiny dataset is cached here: with a threshold below 0 s its 18 clips count as a long
+    extraction, so Start asks first; Cancel starts nothing, Start anyway starts the run."""
+    monkeypatch.setattr(eta, "LONG_EXTRACTION_SECONDS", -1.0)
+    at = page(tiny_dataset).run()
+    at.number_input(key="train_epochs").set_value(2)
+    at.button(key="train_start").click().run()
+    assert not at.exception and fake_registry.list() == []
+    notice = at.warning[0].value
+    assert "features of 18 clips that are not in the cache yet: about" in notice and "s per clip measured" in notice
+    assert at.button(key="train_start").disabled
+    at.button(key="train_cancel").click().run()
+    assert not at.warning and fake_registry.list() == [] and not at.button(key="train_start").disabled
+    at.button(key="train_start").click().run()
+    at.button(key="train_go").click().run()
+    assert len(fake_registry.list()) == 1 and at.session_state["train_run"] == fake_registry.list()[0].id
+    assert not any("not in the cache yet" in w.value for w in at.warning)

@@ -76,3 +76,42 @@ def test_feature_kinds_and_configs():
     assert jobs.feature_config(jobs.HANDCRAFTED, segment_seconds=2.0) == FeatureConfig(segment_seconds=2.0)
     for kind in kinds[1:]:
         assert jobs.feature_config(kind).kind == kind
+
+
+def test_phase_text_says_what_a_run_does_and_how_long_it_takes():
+    now = 1_000_000.0
+    snap = runs.RunSnapshot(id="0123456789", request=REQUEST, state=runs.RUNNING, created=now - 100, started=now - 90)
+    text, fraction = jobs.phase_text(snap, threads=1, now=now)
+    assert text.startswith("Starting the training process") and "1 CPU thread)" in text and fraction is None
+
+    extracting = replace(snap, phase="features", phases=(("features", now - 20),), progress=(130, 370),
+                         extraction={"missing": 120, "computed": 0, "rate": 0.0, "eta": 96.0})
+    text, fraction = jobs.phase_text(extracting, threads=1, now=now)
+    assert "features of 120 clips (250 more are cached): 0/120" in text and "about 2 min left (estimated from" in text
+    assert fraction == 0.0
+    going = replace(extracting, progress=(310, 370), extraction={"missing": 120, "computed": 60, "rate": 1.5,
+                                                                  "eta": 40.0})
+    text, fraction = jobs.phase_text(going, threads=1, now=now)
+    assert "60/120 · 1.50 clips/s · about 40 s left" in text and fraction == 0.5
+    cached = replace(extracting, extraction={"missing": 0}, progress=(185, 370))
+    assert jobs.phase_text(cached, threads=1, now=now)[0].startswith("Reading the cached")
+
+    loading = replace(snap, phase="loading", phases=(("features", now - 60), ("loading", now - 12)))
+    text, _ = jobs.phase_text(loading, threads=1, typical=30.0, now=now)
+    assert text == "Loading TensorFlow and Keras in the training process… 12 s so far; took 30 s last time."
+    fitting = replace(snap, phase="fitting", phases=(("fitting", now - 5),),
+                      request=replace(REQUEST, spec=ModelSpec(family="logreg", hidden=(), epochs=500)))
+    assert "up to 500 solver iterations)… 5 s so far." in jobs.phase_text(fitting, threads=1, now=now)[0]
+
+    history = tuple({"epoch": i, "loss": 1.0, "seconds": 1.5} for i in range(1, 11))
+    training = replace(snap, phase="training", phases=(("training", now - 15),), history=history)
+    text, _ = jobs.phase_text(training, threads=1, now=now)
+    assert text.startswith("Epoch 11 of at most 40 running · 1.5 s per epoch · at most 45 s left")
+    assert "not improved for 10 epochs" in text
+
+
+def test_phase_durations():
+    snap = runs.RunSnapshot(id="0123456789", request=REQUEST, state=runs.DONE, finished=130.0,
+                            phases=(("features", 100.0), ("loading", 110.0), ("training", 125.0)))
+    assert snap.phase_seconds() == {"features": 10.0, "loading": 15.0, "training": 5.0}
+    assert replace(snap, state=runs.RUNNING, finished=None).phase_seconds() == {"features": 10.0, "loading": 15.0}

@@ -1,14 +1,15 @@
 """What the Train page offers and how it describes training runs, in plain text (no Streamlit).
 
 The runs themselves (records, worker processes, the queue) live in :mod:`genre.runs`; this
-module holds the choices the page offers (feature sets, layer sizes) and the one-line summaries
-of a run's settings, state and score.
+module holds the choices the page offers (feature sets, layer sizes), the one-line summaries
+of a run's settings, state and score, and what a running one is doing and how long it takes.
 """
 from __future__ import annotations
 
+import statistics
 import time
 
-from genre import backbones, runs
+from genre import backbones, eta, runs
 from genre.backbones import embeddings
 from genre.features import FeatureConfig
 from genre.runs import TrainRequest
@@ -62,6 +63,52 @@ def state_label(snap: runs.RunSnapshot) -> str:
     if snap.state == runs.DONE:
         return f"done · saved as {', '.join(snap.saved_as)}" if snap.saved_as else "done · not saved"
     return snap.state
+
+
+def phase_text(snap: runs.RunSnapshot, *, threads: int, typical: float | None = None,
+               now: float | None = None) -> tuple[str, float | None]:
+    """What an active run is doing now and how long that takes, and its progress in [0, 1] when
+    known (None otherwise). ``typical``: seconds the same phase took last time; ``threads``: the
+    worker's CPU threads; ``now``: Unix time (default: the clock)."""
+    now = time.time() if now is None else now
+    elapsed = eta.duration(max(0.0, now - (snap.phase_started or snap.started or snap.created)))
+    usual = f"; took {eta.duration(typical)} last time" if typical is not None else ""
+    spec = snap.request.spec
+    if snap.phase == "features":
+        done, total = snap.progress
+        info = snap.extraction
+        missing, computed = int(info.get("missing", 0)), int(info.get("computed", 0))
+        what = backbones.title(snap.request.config.kind)
+        if not missing:
+            return f"Reading the cached {what} features of {total} clips… {done}/{total}", done / max(total, 1)
+        cached = total - missing
+        line = f"Extracting {what} features of {missing} clips" + (f" ({cached} more are cached)" if cached else "")
+        if computed and info.get("rate"):
+            line += (f": {computed}/{missing} · {info['rate']:.2f} clips/s · about {eta.duration(info['eta'])} left")
+        else:
+            line += (f": {computed}/{missing} · about {eta.duration(info.get('eta', 0.0))} left (estimated from "
+                     f"{eta.seconds_per_clip(snap.request.config.kind):.2f} s per clip measured on this machine)")
+        return line + ". They are cached for next time.", computed / missing
+    if snap.phase == "loading":
+        return f"Loading TensorFlow and Keras in the training process… {elapsed} so far{usual}.", None
+    if snap.phase == "building":
+        return f"Stacking the training segments and building the network… {elapsed} so far{usual}.", None
+    if snap.phase == "fitting":
+        return (f"Fitting the logistic regression exactly (scikit-learn, up to {spec.epochs} solver iterations)… "
+                f"{elapsed} so far{usual}.", None)
+    if snap.phase == "training":
+        k = len(snap.history)
+        seconds = [h["seconds"] for h in snap.history if "seconds" in h]
+        line = f"Epoch {k + 1} of at most {snap.total_epochs} running" if k < snap.total_epochs else "Finishing"
+        if seconds:
+            per = statistics.median(seconds[-10:])
+            line += (f" · {per:.1f} s per epoch · at most {eta.duration(per * (snap.total_epochs - k))} left; "
+                     f"early stopping ends it once the validation loss has not improved for {spec.patience} epochs")
+        else:
+            line += f"… {elapsed} so far"
+        return line + ".", None
+    return (f"Starting the training process (lower priority, {threads} CPU "
+            f"thread{'s' if threads > 1 else ''})… {elapsed} so far.", None)
 
 
 def score(snap: runs.RunSnapshot) -> str:
