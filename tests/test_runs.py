@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -70,8 +71,14 @@ def test_real_worker_trains_reports_and_the_model_is_saved_by_copy(warm_cache, t
     snap = registry.get(run_id)
     assert snap.state == runs.DONE, (snap.error, snap.details)
     assert snap.progress == (18, 18) and snap.n_clips == 18 and snap.failed_files == ()
+    assert snap.extraction["missing"] == 0  # warm cache: nothing to extract
+    assert [name for name, _ in snap.phases] == ["features", "loading", "building", "training"]
+    assert [t for _, t in snap.phases] == sorted(t for _, t in snap.phases) and snap.phases[0][1] >= snap.started
+    assert set(snap.phase_seconds()) == {"features", "loading", "building", "training"}
+    assert registry.typical_seconds("loading") == snap.phase_seconds()["loading"] > 0
     assert [h["epoch"] for h in snap.history] == list(range(1, snap.card.metrics["epochs_run"] + 1))
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(snap.history[0])
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(snap.history[0])
+    assert all(h["seconds"] > 0 for h in snap.history)
     assert snap.card.labels == ["beats", "buzz", "tones"] and snap.card.split["kind"] == "stratified"
     assert 0 < snap.best_val_accuracy() <= 1 and snap.started <= snap.finished
     record = json.loads((registry.root / run_id / "record.json").read_text())
@@ -290,3 +297,68 @@ def test_worker_gets_limited_threads_and_lower_priority(tmp_path, stop_all):
     environ = dict(e.split("=", 1) for e in (open(f"/proc/{pid}/environ").read().split("\0")) if "=" in e)
     assert {environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")} == {"1"}
     assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + 7
+
+
+def test_real_worker_reports_the_extraction_with_its_rate(tiny_dataset, tmp_path, stop_all):
+    """Real worker, empty cache: the feature phase counts the 18 clips to extract, then reports
+    how many are done, the rate and the time left; the logistic regression is one fit."""
+    registry = runs.RunRegistry(tmp_path / "models")
+    stop_all(registry)
+    seen = []
+    run_id, _ = registry.submit(runs.TrainRequest(root=str(tiny_dataset), split="stratified", valid_fraction=0.34,
+                                                  spec=ModelSpec(family="logreg", hidden=(), l2=1e-2, epochs=200)))
+    while registry.get(run_id).active:
+        snap = registry.get(run_id)
+        if snap.phase == "features" and snap.extraction not in seen:
+            seen.append(dict(snap.extraction))
+        time.sleep(0.01)
+    snap = registry.get(run_id)
+    assert snap.state == runs.DONE, (snap.error, snap.details)
+    assert seen and all(e["missing"] == 18 for e in seen)
+    last = snap.extraction
+    assert last["computed"] == 18 and last["rate"] > 0 and last["eta"] == 0
+    assert [name for name, _ in snap.phases] == ["features", "loading", "building", "fitting"]
+    assert len(snap.history) == 1 and snap.card.metrics["epochs_run"] == 200
+
+
+def test_comparisons_run_in_a_worker_and_are_kept(tmp_path, stop_all):
+    """Fake worker: the request's model is scored after training; another one on demand; the
+    finished comparisons survive a restart of the server."""
+    models_dir = tmp_path / "models"
+    registry = fake(models_dir)
+    stop_all(registry)
+    run_id, _ = registry.submit(replace(request(epochs=2, seed=2), compare_with=str(DEFAULT_MODEL_DIR)))
+    assert registry.get(run_id).comparisons[0]["state"] == "pending"
+    assert not registry.compare(run_id, DEFAULT_MODEL_DIR) or registry.get(run_id).state == runs.DONE
+    assert registry.wait(run_id, 30)
+    wait_until(lambda: registry.get(run_id).comparisons[0]["state"] == "done", 30, "the comparison")
+    entry = registry.get(run_id).comparison(DEFAULT_MODEL_DIR, load_model(DEFAULT_MODEL_DIR).card.created)
+    assert entry["trained_on"] == 2 and entry["model"] == "default" and entry["path"] == str(DEFAULT_MODEL_DIR)
+    assert registry.compare(run_id, DEFAULT_MODEL_DIR)  # already there: no second evaluation
+    assert len(registry.get(run_id).comparisons) == 1
+
+    other = models_dir / "other"
+    models.copy_model(DEFAULT_MODEL_DIR, other)
+    card = json.loads((other / "card.json").read_text())
+    (other / "card.json").write_text(json.dumps({**card, "created": "2030-01-01T00:00:00+00:00"}))
+    assert registry.compare(run_id, other)
+    wait_until(lambda: registry.get(run_id).comparison(other, "2030-01-01T00:00:00+00:00")["state"] == "done",
+               30, "the second comparison")
+    assert not registry.compare(run_id, tmp_path / "not-a-model")
+
+    record = registry.root / run_id / "record.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "owner_pid": dead_pid()}))
+    restored = fake(models_dir).get(run_id)
+    assert [c["model"] for c in restored.comparisons] == ["default", "other"]
+
+
+def test_a_comparison_whose_process_dies_fails_with_the_reason(tmp_path, stop_all):
+    registry = fake(tmp_path / "models")
+    stop_all(registry)
+    run_id, _ = registry.submit(request(epochs=1))
+    assert registry.wait(run_id, 30)
+    registry.worker = [sys.executable, "-c", "import sys; sys.exit(4)"]
+    assert registry.compare(run_id, DEFAULT_MODEL_DIR)
+    wait_until(lambda: registry.get(run_id).comparisons[0]["state"] != "pending", 30, "the end of the evaluation")
+    entry = registry.get(run_id).comparisons[0]
+    assert entry["state"] == "failed" and entry["error"] == "the evaluation process ended unexpectedly (exit code 4)"
