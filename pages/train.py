@@ -26,8 +26,7 @@ FEATURES = {jobs.HANDCRAFTED: "Hand-crafted (MFCC, chroma, tempo…)",
 SPLITS = jobs.SPLITS
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 L2_PENALTIES = [0.0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
-SEGMENT_SECONDS = 3.0
-"""The hand-crafted segment length the defaults were cross-validated with."""
+SEGMENT_SECONDS = 3.0  # the hand-crafted segment length the defaults were cross-validated with
 
 
 def model_settings(kind: str, family: str) -> dict:
@@ -100,8 +99,8 @@ def expectation(kind: str, family: str, spec: ModelSpec | None, segment: float) 
     with st.container(border=True):
         if rec.cv is None:
             st.markdown("**What to expect**")
-            st.caption(f"No cross-validated figure for {FAMILY_TITLES[family].lower()} on these features yet: "
-                       "the run's own validation score is the estimate.")
+            st.caption("No cross-validated figure for this model on these features yet: the run's own "
+                       "validation score is the estimate.")
         else:
             cv = rec.cv
             st.markdown(f"**{'Expected' if same else 'With the recommended settings, expected'}: {cv.expected()}**")
@@ -277,13 +276,14 @@ def curves(snap: runs.RunSnapshot) -> None:
     best = plots.best_epoch(history)
     last = history[-1]
     if snap.active:
-        line = f"Epoch {len(history)} of at most {snap.total_epochs} done"
+        line = f"After epoch {len(history)}"
         if "val_accuracy" in last:
-            line += f" · validation accuracy {last['val_accuracy']:.0%} (segments)"
+            line += f": validation accuracy {last['val_accuracy']:.0%} (segments)"
         if best is not None:
             kept = next(h for h in history if h.get("epoch") == best)
-            line += f" · best so far: epoch {best} ({kept.get('val_accuracy', 0):.0%}, lowest validation loss)"
-        st.markdown(f"**{line}**")
+            line += (f" · best so far: epoch {best} ({kept.get('val_accuracy', 0):.0%}), the lowest validation loss; "
+                     "its weights are the ones kept")
+        st.caption(line + ".")
     st.plotly_chart(plots.training_curves(history), key="train_curves")
 
 
@@ -407,8 +407,7 @@ def comparison(registry: runs.RunRegistry, run_id: str, was_pending: bool) -> No
     comparison_result(entry, snap.card)
 
 
-SAVED = "train_saved"
-"""The last save of this session: run id, the name typed and the name saved under."""
+SAVED = "train_saved"  # the last save of this session: run id, the name typed and the name saved under
 NAME_RULE = ("model names keep only letters, digits, '-', '_' and '.' (at most 64 characters, no leading dot, "
              "no '..')")
 
@@ -585,8 +584,7 @@ def estimate(registry: runs.RunRegistry, clips: pd.DataFrame, request: runs.Trai
     return missing, eta.extraction_seconds(missing, request.config.kind, threads=registry.threads)
 
 
-CONFIRM = "train_confirm"
-"""A start that waits for the person's go-ahead: the request and its extraction estimate."""
+CONFIRM = "train_confirm"  # a start waiting for the person's go-ahead: the request and its extraction estimate
 
 
 def start_controls(registry: runs.RunRegistry, clips: pd.DataFrame | None, request: runs.TrainRequest | None) -> None:

@@ -229,7 +229,7 @@ def test_a_run_reopened_in_a_second_session_shows_its_curves_and_is_stopped_ther
     second = page(tiny_dataset, run=run_id).run()
     assert not second.exception and second.session_state["train_run"] == run_id
     assert len(charts(second)[0]["data"][0]["x"]) >= 2
-    assert any("of at most 1000" in m.value for m in second.markdown)
+    assert any("of at most 1000 running" in i.value for i in second.info)
     assert runs_table(second)["run"].tolist() == [run_id]
     first.run()
     assert not first.button(key="train_stop").disabled and len(charts(first)[0]["data"][0]["x"]) >= 2
