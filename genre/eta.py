@@ -70,7 +70,9 @@ def duration(seconds: float) -> str:
 class ExtractionClock:
     """Rate and time left of an extraction that reports every clip, cached ones first (as
     :meth:`genre.store.FeatureStore.build` does): ``total`` clips, ``missing`` of them to compute.
-    Until the first computed clip, the time left is the estimate from :data:`SECONDS_PER_CLIP`."""
+    Until the first computed clip, the time left is the estimate from :data:`SECONDS_PER_CLIP`;
+    once a second report of computed clips comes, the rate leaves out the time before the first
+    one (it includes one-time costs such as loading a backbone network)."""
 
     total: int
     missing: int
@@ -78,6 +80,7 @@ class ExtractionClock:
     threads: int = 1
     clock: Callable[[], float] = time.monotonic
     _since: float = field(default=0.0, repr=False)
+    _first: tuple[float, int] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self._since = self.clock()
@@ -89,10 +92,12 @@ class ExtractionClock:
         computed = max(0, min(self.missing, done - (self.total - self.missing)))
         if computed == 0:
             self._since = now  # still reading cached clips: computing starts after this
+        elif self._first is None:
+            self._first = (now, computed)
         left = self.missing - computed
-        elapsed = now - self._since
-        if computed and elapsed > 0:
-            rate = computed / elapsed
+        start, counted = (self._since, 0) if self._first is None or computed == self._first[1] else self._first
+        if computed > counted and now > start:
+            rate = (computed - counted) / (now - start)
             eta = left / rate
         else:
             rate, eta = 0.0, extraction_seconds(left, self.kind, threads=self.threads)

@@ -68,6 +68,12 @@ def test_extraction_clock_rate_and_time_left():
     now[0] = 5.0
     assert clock.update(10) == {"computed": 4, "rate": 1.0, "eta": 0.0}
 
+    slow_start = eta.ExtractionClock(total=8, missing=8, kind="MSD_musicnn", clock=lambda: now[0])
+    now[0] = 15.0  # the first 2 clips took 10 s: loading the network
+    assert slow_start.update(2) == {"computed": 2, "rate": 0.2, "eta": 30.0}
+    now[0] = 17.0  # then 1 clip/s, which is what the rest will take
+    assert slow_start.update(4) == {"computed": 4, "rate": 1.0, "eta": 4.0}
+
 
 def test_missing_clips_and_durations(tiny_dataset, warm_cache):
     paths = discover(tiny_dataset)["path"]

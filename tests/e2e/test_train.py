@@ -27,6 +27,12 @@ _CHART_JS = """() => {
 }"""
 
 
+def picture(page, name: str) -> None:
+    """A full-page screenshot without a tooltip under the pointer."""
+    page.mouse.move(0, 0)
+    shot(page, name)
+
+
 def chart(page) -> dict | None:
     """The first chart's epochs drawn, the end of its x-axis and its legend entries (None: no chart)."""
     return page.evaluate(_CHART_JS)
@@ -46,7 +52,7 @@ def test_a_default_run_shows_a_readable_live_chart_and_saves_under_a_rewritten_n
     assert expected.count() == 1, "no expectation beside the settings"
     hidden = page.locator('[data-testid="stTextInput"]', has_text="Hidden layers").bounding_box()
     assert expected.bounding_box()["x"] > hidden["x"] + hidden["width"], "the expectation is not beside the settings"
-    shot(page, "train-page-1-defaults")
+    picture(page, "train-page-1-defaults")
     page.get_by_role("button", name="Start training").click()
     samples, live_shot = [], False
     results = page.get_by_role("heading", name="Results")
@@ -61,7 +67,7 @@ def test_a_default_run_shows_a_readable_live_chart_and_saves_under_a_rewritten_n
             assert {"training", "validation"} <= set(seen["legend"]), f"no legend: {seen}"
             if seen["points"] >= 3 and not live_shot:
                 live_shot = True
-                shot(page, "train-page-2-live")
+                picture(page, "train-page-2-live")
         page.wait_for_timeout(200)
     settle(page)
     no_exception(page, "Train results")
@@ -69,7 +75,7 @@ def test_a_default_run_shows_a_readable_live_chart_and_saves_under_a_rewritten_n
     assert len({s["points"] for s in samples}) >= 2, f"the live chart did not grow: {samples}"
     assert final["end"] == final["points"] + 0.5 and final["points"] >= samples[-1]["points"]
     assert any(re.fullmatch(r"best epoch \(\d+\)", name) for name in final["legend"]), final["legend"]
-    shot(page, "train-page-3-results")
+    picture(page, "train-page-3-results")
 
     name = page.locator('[data-testid="stTextInput"]', has_text="Save as").locator("input")
     name.fill("../../etc/x")
@@ -91,7 +97,7 @@ def test_a_default_run_shows_a_readable_live_chart_and_saves_under_a_rewritten_n
     button = page.get_by_role("button", name="Save", exact=True).bounding_box()
     message = saved.bounding_box()
     assert 0 <= message["y"] - (button["y"] + button["height"]) < 80, (button, message)  # right under the row
-    shot(page, "train-page-4-saved-rewritten")
+    picture(page, "train-page-4-saved-rewritten")
 
 
 def test_extraction_says_how_many_clips_how_fast_and_how_long(page, app: App, tmp_path_factory):
@@ -115,7 +121,7 @@ def test_extraction_says_how_many_clips_how_fast_and_how_long(page, app: App, tm
     settle(page)
     if page.get_by_role("button", name="Start anyway").count():  # a slow machine: announced first
         assert page.get_by_text(re.compile(r"features of 30 clips that are not in the cache yet")).count() == 1
-        shot(page, "train-page-5-extraction-notice")
+        picture(page, "train-page-5-extraction-notice")
         page.get_by_role("button", name="Start anyway").click()
     phase = re.compile(r"Extracting MusiCNN \(Million Song Dataset tags\) features of 30 clips: (\d+)/30 · (.*)")
     texts, rate_shot = [], False
@@ -129,7 +135,7 @@ def test_extraction_says_how_many_clips_how_fast_and_how_long(page, app: App, tm
             texts.append(line)
             if "clips/s" in line and not rate_shot:
                 rate_shot = True
-                shot(page, "train-page-6-extracting")
+                picture(page, "train-page-6-extracting")
         page.wait_for_timeout(150)
     settle(page)
     no_exception(page, "Train results of the logistic regression")
@@ -141,4 +147,4 @@ def test_extraction_says_how_many_clips_how_fast_and_how_long(page, app: App, tm
     assert page.get_by_text("The fit (one exact solve, no epochs)").count() == 1
     assert page.locator('[data-testid="stPlotlyChart"]', has=page.locator(".heatmaplayer")).count() == 1
     assert page.get_by_text("default knows none of these genres").count() == 1
-    shot(page, "train-page-7-logistic-results")
+    picture(page, "train-page-7-logistic-results")
