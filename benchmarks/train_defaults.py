@@ -33,9 +33,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-    os.environ.setdefault(_var, "1")  # as the training worker on this machine
+if __name__ == "__main__":  # before numpy loads BLAS; imported (by a test), it changes nothing
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(_var, "1")  # as the training worker on this machine
 
 from genre.backbones.embeddings import DEFAULT_KIND, backbone_config  # noqa: E402
 from genre.crossval import CVResult, cross_validate  # noqa: E402
