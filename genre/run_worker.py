@@ -195,5 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """End the process with ``code`` once its output is flushed, without the interpreter's
+    shutdown: the stop listener is still blocked reading stdin, and finalising the interpreter under
+    it aborts the process (SIGABRT, "could not acquire lock for <stdin>")."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -403,11 +403,11 @@ class RunRegistry:
                         process_group=0)
             except OSError as err:
                 os.close(read_fd)
-                self._end_comparisons(run_id, f"the evaluation process could not start: {err.strerror or err}")
+                self._end_comparisons(run_id, key, f"the evaluation process could not start: {err.strerror or err}")
                 return True
             finally:
                 os.close(write_fd)
-        threading.Thread(target=self._follow_comparison, args=(run_id, proc, read_fd),
+        threading.Thread(target=self._follow_comparison, args=(run_id, key, proc, read_fd),
                          name=f"genre-compare-{run_id}", daemon=True).start()
         return True
 
@@ -517,10 +517,13 @@ class RunRegistry:
                 self._update(run_id, state=FAILED, finished=time.time(), details=tail,
                              error=f"the training process ended unexpectedly ({why})"
                                    + (f"; its last words: {tail.splitlines()[-1]}" if tail else ""))
-            self._end_comparisons(run_id, f"the training process ended before evaluating it ({_exit_reason(code)})")
+            compare_with = self._runs[run_id].request.compare_with if run_id in self._runs else ""
+            if compare_with:
+                self._end_comparisons(run_id, str(Path(compare_with).resolve()),
+                                      f"the training process ended before evaluating it ({_exit_reason(code)})")
             self._schedule()
 
-    def _follow_comparison(self, run_id: str, proc: subprocess.Popen, read_fd: int) -> None:
+    def _follow_comparison(self, run_id: str, path: str, proc: subprocess.Popen, read_fd: int) -> None:
         """Apply an evaluation process's events until its pipe closes."""
         with os.fdopen(read_fd, "r", encoding="utf-8", errors="replace") as events:
             for line in events:
@@ -537,15 +540,16 @@ class RunRegistry:
             except OSError:
                 pass
         with self._lock:
-            self._end_comparisons(run_id, f"the evaluation process ended unexpectedly ({_exit_reason(code)})")
+            self._end_comparisons(run_id, path, f"the evaluation process ended unexpectedly ({_exit_reason(code)})")
 
-    def _end_comparisons(self, run_id: str, why: str) -> None:
-        """Mark the run's pending comparisons failed with ``why`` (the process that owed them is gone)."""
+    def _end_comparisons(self, run_id: str, path: str, why: str) -> None:
+        """Mark the run's comparison with the model in ``path`` failed with ``why`` if it is still
+        pending (the process that owed it is gone)."""
         snap = self._runs.get(run_id)
-        if snap is None or not any(c.get("state") == "pending" for c in snap.comparisons):
-            return
-        self._update(run_id, comparisons=tuple({**c, "state": "failed", "error": why} if c.get("state") == "pending"
-                                               else c for c in snap.comparisons))
+        owed = [c for c in snap.comparisons if c.get("path") == path and c.get("state") == "pending"] if snap else []
+        if owed:
+            self._update(run_id, comparisons=tuple({**c, "state": "failed", "error": why} if c in owed else c
+                                                   for c in snap.comparisons))
 
     def _apply(self, run_id: str, event: dict) -> bool:
         """One event of the worker; returns True if it ended the run."""

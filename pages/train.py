@@ -608,7 +608,7 @@ def start_controls(registry: runs.RunRegistry, clips: pd.DataFrame | None, reque
         start(registry, request)
     if waiting:
         kind = request.config.kind
-        st.warning(f"**This run first extracts the {backbones.title(kind)} features of {waiting['missing']} clips "
+        st.warning(f"**This run first extracts the {jobs.features_title(kind)} features of {waiting['missing']} clips "
                    f"that are not in the cache yet: about {eta.duration(waiting['seconds'])}** "
                    f"({eta.seconds_per_clip(kind):.2f} s per clip measured on this machine, "
                    f"{registry.threads} thread{'s' if registry.threads > 1 else ''}). They are cached, so the next "

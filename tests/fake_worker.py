@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,4 +46,4 @@ def fake_compare_run(run_dir, model_dir, *, report, threads):
 
 run_worker.train_run = fake_train_run
 run_worker.compare_run = fake_compare_run
-sys.exit(run_worker.main())
+run_worker.exit_now(run_worker.main())

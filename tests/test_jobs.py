@@ -20,7 +20,8 @@ def test_describe_and_summary():
                                       "0.001 · L2 0.0001 · batch 64 · By artist, 25% held out · seed 3")
     assert jobs.summary(REQUEST) == "hand-crafted 3 s · MLP 64,32 · 40 epochs · artist split · seed 3"
     linear = replace(REQUEST, config=jobs.feature_config("mn04"), spec=ModelSpec(family="logreg", hidden=(), l2=3e-3))
-    assert jobs.describe(linear) == "mn04 embeddings · logistic regression · L2 0.003 · By artist, 25% held out · seed 3"
+    assert jobs.describe(linear) == ("mn04 embeddings · logistic regression · L2 0.003 · By artist, 25% held out · "
+                                     "seed 3")
     assert jobs.summary(linear) == "mn04 · logistic regression · artist split · seed 3"
     lists = replace(REQUEST, split="lists", config=jobs.feature_config("MSD_musicnn"))
     assert jobs.describe(lists).startswith("MSD_musicnn embeddings") and jobs.describe(lists).endswith(
@@ -93,8 +94,10 @@ def test_phase_text_says_what_a_run_does_and_how_long_it_takes():
                                                                   "eta": 40.0})
     text, fraction = jobs.phase_text(going, threads=1, now=now)
     assert "60/120 · 1.50 clips/s · about 40 s left" in text and fraction == 0.5
+    assert text.startswith("Extracting hand-crafted features of 120 clips")
     cached = replace(extracting, extraction={"missing": 0}, progress=(185, 370))
-    assert jobs.phase_text(cached, threads=1, now=now)[0].startswith("Reading the cached")
+    assert jobs.phase_text(cached, threads=1, now=now)[0] == \
+        "Reading the cached hand-crafted features of 370 clips… 185/370"
 
     loading = replace(snap, phase="loading", phases=(("features", now - 60), ("loading", now - 12)))
     text, _ = jobs.phase_text(loading, threads=1, typical=30.0, now=now)

@@ -78,7 +78,7 @@ def phase_text(snap: runs.RunSnapshot, *, threads: int, typical: float | None = 
         done, total = snap.progress
         info = snap.extraction
         missing, computed = int(info.get("missing", 0)), int(info.get("computed", 0))
-        what = backbones.title(snap.request.config.kind)
+        what = features_title(snap.request.config.kind)
         if not missing:
             return f"Reading the cached {what} features of {total} clips… {done}/{total}", done / max(total, 1)
         cached = total - missing
@@ -127,6 +127,12 @@ def when(timestamp: float | None, *, now: float | None = None) -> str:
     today = time.strftime("%Y-%m-%d", time.localtime(now))
     day = time.strftime("%Y-%m-%d", time.localtime(timestamp))
     return time.strftime("%H:%M:%S" if day == today else "%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def features_title(kind: str) -> str:
+    """What to call a feature set before the word 'features': 'hand-crafted', 'MusiCNN (Million
+    Song Dataset tags)'."""
+    return "hand-crafted" if kind == HANDCRAFTED else backbones.title(kind)
 
 
 def feature_kinds() -> list[str]:
