@@ -173,13 +173,11 @@ def main(argv=None) -> int:
     for kind, best, cv in chosen:
         epochs = "-" if best.spec.family == "logreg" else f"{np.median(cv.best_epochs):g}"
         print(f"| {kind} | {best.name} | {interval(cv.accuracy)} | {interval(cv.balanced_accuracy)} | {epochs} |")
-    print("\nAs genre.train_defaults entries:\n")
+    print("\nAs genre/train_defaults.py's _TABLE entries (accuracy, sd, balanced accuracy, sd, median best epoch):\n")
     for kind, best, cv in chosen:
-        acc, bal = CVResult.interval(cv.accuracy), CVResult.interval(cv.balanced_accuracy)
         epochs = 0 if best.spec.family == "logreg" else int(np.median(cv.best_epochs))
-        print(f"    ({kind!r}, {best.spec!r},\n     CV(accuracy={acc[0]:.3f}, accuracy_sd={np.std(cv.accuracy):.3f}, "
-              f"balanced={bal[0]:.3f}, balanced_sd={np.std(cv.balanced_accuracy):.3f}, folds={len(cv.accuracy)}, "
-              f"median_best_epoch={epochs})),")
+        print(f"    _measured({kind!r}, {best.spec!r}, {np.mean(cv.accuracy):.3f}, {np.std(cv.accuracy):.3f}, "
+              f"{np.mean(cv.balanced_accuracy):.3f}, {np.std(cv.balanced_accuracy):.3f}, {epochs}),")
     if args.speed:
         speed(df, args.speed_kinds.split(","), args.speed)
     return 0
