@@ -184,7 +184,7 @@ async def run(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory(prefix="genre-load-") as tmp:
         workdir = Path(tmp)
-        data, data_note = dataset_dir(workdir)
+        data, data_note = dataset_dir(workdir) if args.train else (Path(workdir), "none (no training)")
         clips_dir = workdir / "clips"
         clips_dir.mkdir()
         clips = Clips(clips_dir)
