@@ -11,7 +11,7 @@ session). After the warm-up:
    run on the Train page (CNN on log-mel patches over the dataset folder) and watches it.
 
 Every upload is a different clip (no cache hits). Latency = from handing the file to the
-browser to the painted result heading. Reported per phase: p50/p95/max latency, errors
+browser to the end of the run it starts, with this clip's result on the page. Reported per phase: p50/p95/max latency, errors
 (timeouts, exception boxes, error messages, JavaScript errors, tracebacks in the server log;
 expected: none), the server's CPU (% of one core; it and its children, e.g. feature-extraction
 workers) and memory (RSS), sampled every ``--sample`` s. Target: p95 under load <= 2x the lone
@@ -57,14 +57,14 @@ class Phase:
 
 
 class Clips:
-    """Distinct 30 s WAV files, one per upload."""
+    """Distinct WAV files, one per upload, of 30.0-30.9 s (10 segments each)."""
 
     def __init__(self, folder: Path):
         self.folder, self.seeds = folder, itertools.count(100)
 
-    def next(self) -> Path:
+    def next(self, *, seconds: float) -> Path:
         seed = next(self.seeds)
-        return serving.clip_file(self.folder / f"clip-{seed}.wav", seed=seed)
+        return serving.clip_file(self.folder / f"clip-{seed}.wav", seed=seed, seconds=seconds)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -107,8 +107,10 @@ async def predictor(browser, url: str, clips: Clips, phase: Phase, *, who: str, 
         await serving.go_to(page, "Predict")
         done = 0
         while (count is None or done < count) and (until is None or time.monotonic() < until):
+            seconds = 30.0 + done % 10 / 10  # the next result is told from the last by its duration
             try:
-                phase.latencies.append(await serving.upload_and_wait(page, clips.next()))
+                clip = clips.next(seconds=seconds)
+                phase.latencies.append(await serving.upload_and_wait(page, clip, seconds=seconds))
             except Exception as err:  # noqa: BLE001 - a timeout or a broken page is a result here
                 phase.errors.append(f"{who}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
                 await page.reload()

@@ -84,7 +84,7 @@ async def idle_cpu(project: serving.Project, browser, *, seconds: float, tabs: l
 
 
 async def warm_start(project: serving.Project, browser, *, workdir: Path) -> None:
-    clip = serving.clip_file(workdir / "first.wav", seed=1)
+    clip = serving.clip_file(workdir / "first.wav", seed=1, seconds=30.0)
     print("\nWarm start: a fresh server each; a tab opens Home as soon as the server answers, then (after the "
           "warm-up, or as long without it) uploads a 30 s clip on Predict\n")
     print("| server | Home painted | warm-up | first prediction (upload to result) | load average |")
@@ -108,7 +108,7 @@ async def warm_start(project: serving.Project, browser, *, workdir: Path) -> Non
                 await asyncio.sleep(max(0.0, (wait or 20.0) - (time.monotonic() - server.started)))
             load = serving.load_average()
             await serving.go_to(page, "Predict")
-            first = await serving.upload_and_wait(page, clip)
+            first = await serving.upload_and_wait(page, clip, seconds=30.0)
         finally:
             await context.close()
             server.stop()

@@ -201,7 +201,7 @@ def project_with_venv() -> Project:
 
 def clip_file(path: Path, *, seed: int, seconds: float = 30.0, sr: int = 22050) -> Path:
     """A distinct ``seconds`` s 16-bit WAV per ``seed`` (a chord, drum-like bursts and noise), so
-    no two uploads hit the page's cache of analyses."""
+    no two uploads hit the page's cache of analyses. 30-30.9 s clips are all 10 segments."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
     f0 = 110 * 2 ** (rng.integers(0, 12) / 12)
@@ -236,16 +236,27 @@ async def go_to(page, name: str, *, timeout: float = 120.0) -> None:
     await page.locator("h1", has_text=name).first.wait_for(timeout=timeout * 1000)
 
 
-async def upload_and_wait(page, path: Path, *, timeout: float = 300.0) -> float:
-    """Upload ``path`` on the Predict page and wait for its result heading; the seconds from
-    handing the file to the browser to the painted result. The previous file, if any, is
-    removed first (its result disappears), so the heading found is this clip's."""
-    result = page.locator("h4", has_text=PREDICTION_HEADING)
-    remove = page.locator('[data-testid="stFileUploaderDeleteBtn"] button')
-    if await remove.count():
-        await remove.first.click()
-        await result.first.wait_for(state="detached", timeout=timeout * 1000)
+_RESULT_JS = """([heading, duration]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const busy = !app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
+      || app.getAttribute('data-test-script-state') === 'running'
+      || !!document.querySelector('[data-testid="stStatusWidget"]')
+      || !!document.querySelector('[data-testid="stSpinner"]');
+  const shown = [...document.querySelectorAll('h4')].some(h => new RegExp(heading).test(h.innerText));
+  const metric = [...document.querySelectorAll('[data-testid="stMetric"]')].find(m => m.innerText.includes('Duration'));
+  return !busy && shown && !!metric && metric.querySelector('[data-testid="stMetricValue"]').innerText.trim() === duration;
+}"""
+"""True once the script run is over (as tests/e2e's settle() sees it), a result heading is
+shown and the Duration metric reads ``duration`` (e.g. '30.3 s')."""
+
+
+async def upload_and_wait(page, path: Path, *, seconds: float, timeout: float = 300.0) -> float:
+    """Upload ``path`` (a clip of ``seconds`` s, given to one decimal) on the Predict page and
+    wait until the run it starts is over and shows this clip's result: the seconds from handing
+    the file to the browser to then (upload, rerun, decoding, model, the whole page drawn).
+    Consecutive uploads of a page must differ in length, which tells their results apart."""
     t0 = time.perf_counter()
     await page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(str(path))
-    await result.first.wait_for(timeout=timeout * 1000)
+    await page.wait_for_function(_RESULT_JS, arg=[PREDICTION_HEADING.pattern, f"{seconds:.1f} s"], polling=100,
+                                 timeout=timeout * 1000)
     return time.perf_counter() - t0
