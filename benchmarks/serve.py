@@ -10,8 +10,9 @@ model switching.
    /proc) is divided by the wall time: % of one core. Its memory (RSS) is read at the end.
 2. Warm start. A fresh server with the warm-up, then one without (``GENRE_WARM=0``): a tab
    opens Home the moment the server answers (time until Home's title paints), then, once the
-   warm-up is over (the same wait without it), goes to Predict and uploads a 30 s clip: the
-   first prediction of a fresh server.
+   warm-up is over (the same wait without it), goes to Predict and uploads a 29.5 s clip (cut
+   from a real GTZAN clip in ../shared/gtzan if there, else synthetic): the first prediction of a
+   fresh server.
 3. Model switching. In a fresh process, 6 copies of the default model are loaded and used
    round after round through the model LRU (``genre.ui.cache.ModelLRU``) holding 3, and, to
    compare, one holding all 6; RSS after each round.
@@ -39,6 +40,8 @@ CONFIGS = (
     ("Streamlit's default: watchdog", {"GENRE_DEV": "0"}, ("--server.fileWatcherType", "auto")),
 )
 """(name, environment, streamlit options); the first is what people run."""
+FIRST_CLIP_S = 29.5
+"""Length (s) of the first clip uploaded to a fresh server (GTZAN clips are ~30 s)."""
 IDLE_TARGET = 2.0
 """% of one core the server may use with every idle tab open (shipped config)."""
 
@@ -84,9 +87,11 @@ async def idle_cpu(project: serving.Project, browser, *, seconds: float, tabs: l
 
 
 async def warm_start(project: serving.Project, browser, *, workdir: Path) -> None:
-    clip = serving.clip_file(workdir / "first.wav", seed=1, seconds=30.0)
+    music = serving.music_clips()
+    clip = serving.clip_file(workdir / "first.wav", seed=1, seconds=FIRST_CLIP_S, music=music)
     print("\nWarm start: a fresh server each; a tab opens Home as soon as the server answers, then (after the "
-          "warm-up, or as long without it) uploads a 30 s clip on Predict\n")
+          f"warm-up, or as long without it) uploads a {FIRST_CLIP_S:g} s clip on Predict "
+          f"({f'cut from {music[1]}' if music else 'synthetic'})\n")
     print("| server | Home painted | warm-up | first prediction (upload to result) | load average |")
     print("|---|---:|---:|---:|---|")
     wait = None
@@ -108,7 +113,7 @@ async def warm_start(project: serving.Project, browser, *, workdir: Path) -> Non
                 await asyncio.sleep(max(0.0, (wait or 20.0) - (time.monotonic() - server.started)))
             load = serving.load_average()
             await serving.go_to(page, "Predict")
-            first = await serving.upload_and_wait(page, clip, seconds=30.0)
+            first = await serving.upload_and_wait(page, clip, seconds=FIRST_CLIP_S)
         finally:
             await context.close()
             server.stop()

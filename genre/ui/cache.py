@@ -2,8 +2,9 @@
 
 Loaded models live in one process-wide LRU (``MODELS``, at most ``MAX_MODELS``), so memory
 stays bounded however often people switch models. Uploaded clips are keyed by the SHA-256 of
-their bytes, so a clip is decoded and featurised once per model. Functions that can fail on a person's input show ``st.error`` and return None;
-cached functions themselves never draw anything (Streamlit would replay it on every hit).
+their bytes, so a clip is decoded and featurised once per model. Functions that can fail on a
+person's input show ``st.error`` and return None; cached functions themselves never draw
+anything (Streamlit would replay it on every hit).
 """
 from __future__ import annotations
 
