@@ -269,6 +269,10 @@ def probe(path: str | Path) -> Info:
 
 def ensure_audible(y: np.ndarray, *, name: str = "The clip") -> None:
     """Raise :class:`AudioError` if ``y`` is (near) silence: nothing to classify."""
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0
+    ensure_level(float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0, name=name)
+
+
+def ensure_level(rms: float, *, name: str = "The clip") -> None:
+    """Raise :class:`AudioError` if a clip's RMS level (full scale = 1) is below ``SILENCE_RMS``."""
     if rms < SILENCE_RMS:
         raise AudioError(f"{name} is silent (RMS {rms:.1e}); there is nothing to classify.")

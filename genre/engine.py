@@ -98,7 +98,7 @@ class DaskEngine:
             if n and (not n.isdigit() or int(n) < 1):
                 raise ValueError(f"--cluster {spec}: N must be a whole number >= 1 (e.g. local:2)")
             cluster = LocalCluster(n_workers=int(n) if n else os.cpu_count() or 1, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+                                   processes=True, dashboard_address=":0")
             return cls(Client(cluster), cluster=cluster)
         if "://" not in spec:
             raise ValueError(f"--cluster {spec!r}: use local, local:N or a scheduler address like tcp://host:8786")

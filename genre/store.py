@@ -45,7 +45,9 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(target: Path, write: Callable[[object], None], *, suffix: str) -> None:
+def atomic_write(target: Path, write: Callable[[object], None], *, suffix: str) -> None:
+    """Write ``target`` through ``write(file)`` into a unique temporary file beside it, flushed
+    to disk, then renamed over it: readers see the old file or the whole new one."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=suffix)
     try:
@@ -121,11 +123,11 @@ class FeatureStore:
         if feats.log_mel is not None:
             arrays["log_mel"] = feats.log_mel
         arrays.update({f"extra_{k}": v for k, v in (feats.extras or {}).items()})
-        _atomic_write(self.entry_path(digest, config), lambda fh: np.savez(fh, **arrays), suffix=".npz")
+        atomic_write(self.entry_path(digest, config), lambda fh: np.savez(fh, **arrays), suffix=".npz")
         config_file = self.folder(config) / "config.json"
         if not config_file.exists():
             text = json.dumps(storage_config(config).to_dict(), indent=1).encode()
-            _atomic_write(config_file, lambda fh: fh.write(text), suffix=".json")
+            atomic_write(config_file, lambda fh: fh.write(text), suffix=".json")
 
     def get_or_compute(self, path: str | Path, config: FeatureConfig) -> tuple[ClipFeatures, bool]:
         """Features of the file at ``path`` and whether they were computed now (not cached).
