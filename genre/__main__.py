@@ -203,7 +203,7 @@ def cmd_predict(args) -> int:
             table.close()
     if table:
         table.finish()
-    if todo and not classified:
+    if todo and not classified and len(todo) == len(files):  # a resumed run whose output has rows is fine
         raise AudioError(f"none of the {len(todo)} files could be classified")
     return 0
 
