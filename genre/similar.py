@@ -139,6 +139,18 @@ class CollectionIndex:
         folder = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]
         return store.root / "indexes" / f"{config.digest()}-{folder}.npz"
 
+    @staticmethod
+    def saved(config: FeatureConfig, store: FeatureStore | None = None) -> list[tuple[str, Path]]:
+        """(collection folder, index file) of every index saved for ``config``, by folder."""
+        found = []
+        for file in sorted(((store or FeatureStore()).root / "indexes").glob(f"{config.digest()}-*.npz")):
+            try:
+                with np.load(file, allow_pickle=False) as npz:
+                    found.append((str(npz["root"]), file))
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                continue
+        return sorted(found)
+
     @classmethod
     def fit(cls, root: str, paths: list[str], stamps: np.ndarray, raw: np.ndarray, config: FeatureConfig,
             failed: Sequence[tuple[str, str]] = ()) -> "CollectionIndex":

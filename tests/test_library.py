@@ -230,3 +230,34 @@ def test_exact_search_finds_planted_twins_among_100000():
         assert best[0] == target and sims[0] > 0.98 and np.all(np.diff(sims) <= 0)
         brute = np.argsort(-(unit @ query))[:5]
         assert best.tolist() == brute.tolist()
+
+
+def test_the_similar_page_searches_a_collection_index(tmp_path, monkeypatch):
+    """An index saved for the default model's features (vectors planted: the first track is the
+    upload's own vector) is offered by the Similar page and searched with an upload."""
+    from streamlit.testing.v1 import AppTest
+
+    from genre.models import DEFAULT_MODEL_DIR, read_card
+    from genre.pipeline import features_of
+    from genre.similar import clip_vector
+
+    config = read_card(DEFAULT_MODEL_DIR).config
+    upload = _encode(synth("beats", seed=3, seconds=4.0), "WAV", "PCM_16")
+    mine = clip_vector(features_of(upload, config)[0])
+    root = tmp_path / "music"
+    files = [write_wav(root / f"track{i}.wav", synth("tones", seed=i, seconds=1.5)) for i in range(20)]
+    rng = np.random.default_rng(0)
+    raw = np.stack([mine + 0.01 * rng.standard_normal(len(mine)).astype(np.float32)] +
+                   [mine + 3 * rng.standard_normal(len(mine)).astype(np.float32) for _ in files[1:]])
+    store = FeatureStore()  # the test's own $GENRE_CACHE_DIR, which the page reads too
+    index = CollectionIndex.fit(str(root), [str(f) for f in files], np.zeros((20, 2), np.int64), raw, config)
+    index.save(CollectionIndex.file_for(root, config, store))
+    monkeypatch.setenv("GENRE_DATA_DIR", str(tmp_path / "no-dataset"))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).switch_page("pages/similar.py").run()
+    assert not at.exception
+    at.selectbox(key="similar_where").set_value(str(root)).run()
+    assert any("20 tracks under" in c.value for c in at.caption)
+    at.file_uploader[0].set_value(("mine.wav", upload, "audio/wav")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert len(table) == 6 and table["track"].iloc[0] == "track0.wav" and table["similarity"].iloc[0] > 0.99
