@@ -106,7 +106,7 @@ def _av_reader(handle, name: str, kind: str | None) -> _Reader:
     stream = next((s for s in container.streams if s.type == "audio"), None)
     if stream is None or not stream.codec_context.sample_rate:
         container.close()
-        what = kind or f"a {container.format.name} file"
+        what = kind or f"a file ({container.format.long_name or container.format.name})"
         raise AudioError(f"{name} is {what} without an audio track; there is nothing to listen to.")
     context = stream.codec_context
     source_sr, channels = context.sample_rate, context.layout.nb_channels
