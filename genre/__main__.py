@@ -187,7 +187,9 @@ def cmd_predict(args) -> int:
             jobs = engine.run(predict_batch, batches, model_dir=str(Path(args.model).resolve()),
                               store_root=str(FeatureStore().root.resolve()))
             for batch, rows, error in jobs:
-                for row in rows or [PredictedFile(path, error=f"{Path(path).name}: {error}") for path in batch]:
+                if rows is None:  # the whole batch failed (its worker died on every try)
+                    rows = [PredictedFile(path, error=f"{Path(path).name}: {error}") for path in batch]
+                for row in rows:
                     row = replace(row, path=shown[row.path])
                     if row.error:
                         if single:

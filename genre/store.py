@@ -174,7 +174,7 @@ class FeatureStore:
 
         if engine is None or isinstance(engine, LocalEngine):
             engine = engine or LocalEngine(n_jobs=n_jobs)
-            todo, digests = [], {}
+            todo = []
             for path in paths:
                 try:
                     digest = file_digest(path)
@@ -183,20 +183,21 @@ class FeatureStore:
                     continue
                 cached = self.load(digest, config)
                 if cached is None:
-                    todo.append(path)
-                    digests[path] = digest
+                    todo.append((path, digest))  # hashed already: the worker need not read it twice
                 else:
                     report(path, cached, None, False)
             if len(todo) > 1 and engine.workers > 1:
                 warm_librosa()  # numba kernels compiled here once, not raced by every worker
             batches = [[p] for p in todo] if batch_size is None else batches_of(todo, workers=1, size=batch_size)
-            jobs = engine.run(extract_batch, batches, root=self.root, config=config, digests=digests)
+            jobs = engine.run(extract_batch, batches, root=self.root, config=config)
         else:
             warm_librosa()  # for a LocalCluster: the same librosa install as its workers
             jobs = engine.run(extract_batch, batches_of(paths, workers=engine.workers, size=batch_size),
                               root=self.root, config=config)
         for batch, outcomes, error in jobs:
-            for outcome in outcomes or [FileOutcome(path, None, False, error) for path in batch]:
+            if outcomes is None:  # the whole batch failed (its worker died on every try)
+                outcomes = [FileOutcome(_path_of(item), None, False, error) for item in batch]
+            for outcome in outcomes:
                 feats = None
                 if not outcome.error and keep:
                     feats = self.load(outcome.digest, config)
@@ -206,16 +207,20 @@ class FeatureStore:
         return result
 
 
-def extract_batch(paths: Sequence[str], *, root: str | Path, config: FeatureConfig,
-                  digests: dict[str, str] | None = None) -> list[FileOutcome]:
+def _path_of(item: str | tuple[str, str]) -> str:
+    return item if isinstance(item, str) else item[0]
+
+
+def extract_batch(items: Sequence[str | tuple[str, str]], *, root: str | Path,
+                  config: FeatureConfig) -> list[FileOutcome]:
     """Task (a worker, or this process): make sure the store at ``root`` holds the features of
-    each file (hash it unless ``digests`` has it, look it up, compute and write it if missing).
-    Never raises for a file: its failure is returned with the reason, so one bad file cannot stop
-    or endlessly retry a whole extraction."""
+    each file, given as a path or as (path, content digest) when the caller hashed it already:
+    hash it, look it up, compute and write it if missing. Never raises for a file: its failure is
+    returned with the reason, so one bad file cannot stop or endlessly retry a whole extraction."""
     store = FeatureStore(root)
     outcomes = []
-    for path in paths:
-        digest = (digests or {}).get(path)
+    for item in items:
+        path, digest = (item, None) if isinstance(item, str) else item
         try:
             digest = digest or file_digest(path)
             if store.load(digest, config) is not None:  # written meanwhile, or a cluster run's lookup
