@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from genre.engine import DaskEngine  # noqa: E402
 from genre.features import FeatureConfig  # noqa: E402
+from genre.numba_cache import warm_librosa  # noqa: E402
 from genre.store import FeatureStore  # noqa: E402
 
 SR = 22050
@@ -63,23 +64,31 @@ def noop_batch(batch: list) -> list:
     return batch
 
 
-def extract(paths: list[str], cache: Path, *, engine=None) -> tuple[float, int]:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time (user + system, all threads) of the calling process so far."""
+    return time.process_time()
+
+
+def extract(paths: list[str], cache: Path, *, engine=None) -> tuple[float, int, float]:
+    """(wall seconds, clips computed, CPU seconds of the processes that computed them)."""
+    where = (lambda: sum(engine.client.run(cpu_seconds).values())) if engine else cpu_seconds
+    cpu, start = where(), time.perf_counter()
     result = FeatureStore(cache).build(paths, FeatureConfig(), n_jobs=1, engine=engine, keep=False)
     seconds = time.perf_counter() - start
+    cpu = where() - cpu
     if result.failed or result.computed != len(paths):
         raise SystemExit(f"extraction went wrong: {result.computed} computed, {result.failed[:3]}")
-    return seconds, result.computed
+    return seconds, result.computed, cpu
 
 
-def cluster_run(spec: str, paths: list[str], warm: list[str], tmp: Path) -> dict:
+def cluster_run(spec: str, paths: list[str], warm: list[str], tmp: Path, *, run: int) -> dict:
     start = time.perf_counter()
     engine = DaskEngine.start(spec)
     try:
         started = time.perf_counter() - start
         n = len(engine.client.nthreads())
-        warm_s = engine.client.run(warm_worker, warm[0], str(tmp / f"warm-{spec.replace(':', '-')}"))
-        seconds, computed = extract(paths, tmp / f"cache-{spec.replace(':', '-')}", engine=engine)
+        warm_s = engine.client.run(warm_worker, warm[0], str(tmp / f"warm-{run}"))
+        seconds, computed, cpu = extract(paths, tmp / f"cache-{run}", engine=engine)
         overhead = None
         if n > 1:
             tasks = 2000
@@ -88,7 +97,8 @@ def cluster_run(spec: str, paths: list[str], warm: list[str], tmp: Path) -> dict
                 pass
             overhead = (time.perf_counter() - t0) / tasks
         return {"label": f"--cluster {spec}", "workers": n, "start": started,
-                "warm": max(warm_s.values()), "seconds": seconds, "computed": computed, "overhead": overhead}
+                "warm": max(warm_s.values()), "seconds": seconds, "computed": computed, "cpu": cpu,
+                "overhead": overhead}
     finally:
         engine.close()
 
@@ -137,13 +147,14 @@ def main(argv=None) -> int:
         paths = make_clips(tmp, args.clips, args.seconds)
         warm = make_clips(tmp, 2, args.seconds, tag="warm")
         print(f"made {len(paths)} clips in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        warm_librosa()  # what FeatureStore.build does once before starting workers: not part of any run
         warm_here = warm_worker(warm[1], str(tmp / "warm-here"))
-        seconds, computed = extract(paths, tmp / "cache-jobs1")
+        seconds, computed, cpu = extract(paths, tmp / "cache-jobs1")
         runs = [{"label": "--jobs 1 (this process)", "workers": 1, "start": 0.0, "warm": warm_here,
-                 "seconds": seconds, "computed": computed, "overhead": None}]
+                 "seconds": seconds, "computed": computed, "cpu": cpu, "overhead": None}]
         print(f"jobs 1: {seconds:.1f} s", file=sys.stderr)
-        for spec in args.clusters.split(","):
-            runs.append(cluster_run(spec, paths, warm, tmp))
+        for run, spec in enumerate(args.clusters.split(",")):
+            runs.append(cluster_run(spec, paths, warm, tmp, run=run))
             print(f"{spec}: {runs[-1]['seconds']:.1f} s", file=sys.stderr)
     load_after = os.getloadavg()
     queries = query_benchmark(args.tracks, (200, 359))
@@ -153,14 +164,19 @@ def main(argv=None) -> int:
     print(f"Extraction of {args.clips} distinct {args.seconds:g} s clips (FLAC, 22.05 kHz), hand-crafted features, "
           f"empty cache each run; {os.cpu_count()} CPUs, SHARED machine: load average "
           f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (1-min)\n")
-    print("| engine | workers | start-up s | warm-up s | extraction s | clips/s | speed-up vs jobs 1 | vs local:1 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| engine | workers | start-up s | warm-up s | extraction s | clips/s | speed-up vs jobs 1 | vs local:1 "
+          "| CPU s/clip | CPU share of its cores |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     base = runs[0]["seconds"]
     for r in runs:
         rate = r["computed"] / r["seconds"]
         vs_one = f"{one['seconds'] / r['seconds']:.2f}x" if one and r["label"].startswith("--cluster") else ""
         print(f"| {r['label']} | {r['workers']} | {r['start']:.1f} | {r['warm']:.1f} | {r['seconds']:.1f} | "
-              f"{rate:.2f} | {base / r['seconds']:.2f}x | {vs_one} |")
+              f"{rate:.2f} | {base / r['seconds']:.2f}x | {vs_one} | {r['cpu'] / r['computed']:.3f} | "
+              f"{r['cpu'] / (r['seconds'] * r['workers']):.0%} |")
+    print("\nCPU s/clip: CPU time of the computing processes per clip (the work itself; it does not grow with "
+          "workers if the engine adds little). CPU share: that CPU time over wall time x workers, i.e. how much of "
+          "a core each worker got; on a machine shared with other jobs it is well under 100 % and caps the speed-up.")
     over = [r for r in runs if r["overhead"] is not None]
     for r in over:
         print(f"\nScheduler overhead ({r['label']}): {1000 * r['overhead']:.2f} ms per task (2000 no-op tasks "
