@@ -161,7 +161,7 @@ def _some_audio_files(path: Path) -> list[Path]:
 
 def cmd_predict(args) -> int:
     from genre.batch import PredictedFile, PredictionTable, predict_batch
-    from genre.engine import batches_of
+    from genre.engine import LocalEngine, batches_of
     from genre.models import read_card
     from genre.store import FeatureStore
 
@@ -183,7 +183,8 @@ def cmd_predict(args) -> int:
     progress = _progress("predict")
     try:
         with _engine(args) as engine:
-            batches = batches_of(todo, workers=engine.workers, size=args.files_per_task)
+            here = isinstance(engine, LocalEngine)  # joblib: a file per task, so rows stream file by file
+            batches = batches_of(todo, workers=engine.workers, size=args.files_per_task or (1 if here else None))
             jobs = engine.run(predict_batch, batches, model_dir=str(Path(args.model).resolve()),
                               store_root=str(FeatureStore().root.resolve()))
             for batch, rows, error in jobs:
