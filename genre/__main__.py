@@ -6,7 +6,6 @@ batch work of extract, evaluate, predict and similar on Dask (``genre.engine``).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
