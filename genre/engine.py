@@ -14,6 +14,7 @@ Dask is imported only for those, so the dashboard never needs it.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import uuid
@@ -126,6 +127,9 @@ class DaskEngine:
             self.client.cancel([f for f in futures if not f.done()], force=True)
 
     def close(self) -> None:
+        """Disconnect; shut down the LocalCluster this engine started. What distributed logs while
+        shutting down (after Ctrl-C its nannies race to close) is not news: it is silenced."""
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
