@@ -72,7 +72,8 @@ def browser(clips: pd.DataFrame) -> None:
     if query:
         text = shown.fillna("").astype(str).agg(" ".join, axis=1).str.lower()
         shown = shown[text.str.contains(query.strip().lower(), regex=False)]
-    st.dataframe(shown.rename(columns={"clip_id": "clip", "label": "genre"}), hide_index=True, height=280,
+    st.dataframe(shown.fillna({"artist": "", "title": ""}).rename(columns={"clip_id": "clip", "label": "genre"}),
+                 hide_index=True, height=280,
                  key="dataset_table")
     st.caption(f"{len(shown)} of {len(clips)} clips")
     if shown.empty:
