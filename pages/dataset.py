@@ -114,6 +114,8 @@ def clip_map(clips: pd.DataFrame, table: dataset_cache.ClipTable) -> None:
                   "land close together. Hover a dot for the clip, **click it to play it**.")
     if source == "embeddings":
         table = dataset_cache.clip_table(clips, backbone_config(DEFAULT_KIND, groups=("penultimate", "embedding")))
+        if table.computed:
+            st.toast(f"Embedded {table.computed} clips; the embeddings are cached for your next visit.")
         if table.frame.empty:
             st.warning("No clip could be embedded; see the list of problems below.")
             return
