@@ -29,14 +29,14 @@ def no_dataset() -> None:
     )
 
 
-def player(path: str, caption: str) -> None:
-    """An audio player for a dataset file, with a caption."""
+def player(path: str, caption: str, *, autoplay: bool = False) -> None:
+    """An audio player for a dataset file, with a caption (``autoplay``: start at once)."""
     try:
         data = Path(path).read_bytes()
     except OSError as err:
         st.error(f"Cannot play {caption}: {err.strerror or err}")
         return
-    widgets.play(widgets.Clip(data, Path(path).name, path))
+    widgets.play(widgets.Clip(data, Path(path).name, path), autoplay=autoplay)
     st.caption(caption)
 
 
@@ -131,7 +131,7 @@ def clip_map(clips: pd.DataFrame, table: dataset_cache.ClipTable) -> None:
         st.caption("No clip selected yet: click a dot.")
         return
     row = frame.iloc[int(picked[0])]
-    player(row["path"], f"{widgets.clip_label(row)} ({row['label']})")
+    player(row["path"], f"{widgets.clip_label(row)} ({row['label']})", autoplay=True)  # the click was the "play"
 
 
 def problems(clips: pd.DataFrame, table: dataset_cache.ClipTable | None) -> None:

@@ -82,6 +82,8 @@ def test_dataset_page_on_tiny_dataset(warm_cache, tiny_dataset, tmp_path):
     at.run()
     assert not at.exception and len(at.get("audio")) == 2
     assert any(c.value.startswith(first[1]) for c in at.caption)
+    table_player, map_player = (a.proto for a in at.get("audio"))
+    assert map_player.autoplay and not table_player.autoplay  # the click starts playback, no second click
 
 
 def test_dataset_page_through_the_app(warm_cache, tiny_dataset, monkeypatch):
