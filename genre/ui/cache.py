@@ -141,12 +141,14 @@ def dataset() -> pd.DataFrame | None:
 @dataclass
 class Analysis:
     """A prediction of one clip and what to show beside it: ``frames`` holds the log-mel
-    spectrogram of its first ``VIEW_SECONDS`` s; ``model``/``config`` name what predicted it."""
+    spectrogram of its first ``VIEW_SECONDS`` s; ``model``/``config`` name what predicted it,
+    ``card`` is that model's card (its split names the clips it was trained on)."""
 
     prediction: Prediction
     frames: Frames
     model: str
     config: FeatureConfig
+    card: ModelCard
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -157,7 +159,7 @@ def _analyse(key: str, model_path: str, mtime: float, _data: bytes, _name: str) 
     prediction = predict_decoded(model, decoded, name=_name)
     view = decoded.y[: int(VIEW_SECONDS * decoded.sr)]
     frames = extract(view, FeatureConfig(sr=decoded.sr, groups=("mel",)))
-    return Analysis(prediction, frames, model.name, config)
+    return Analysis(prediction, frames, model.name, config, model.card)
 
 
 def predict_bytes(data: bytes, *, name: str) -> Analysis | None:
