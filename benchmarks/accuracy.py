@@ -68,20 +68,20 @@ RECIPES = {
 }
 # The two-backbone recipes share one feature store entry (MSD_musicnn+mn04, decoded at 32 kHz, every
 # output group stored) and differ in the groups they use; "alone" rows use one backbone's columns.
-LINEAR = ModelSpec(hidden=(), dropout=0.0, l2=3e-2, learning_rate=1e-3, epochs=200, patience=15, batch_size=256)
+LINEAR = ModelSpec(family="logreg", hidden=(), dropout=0.0, l2=3e-3, epochs=2000)
 FUSED = "MSD_musicnn+mn04"
 RECIPES.update({
-    "f-msd": Recipe("f-msd", "MusiCNN-MSD penultimate alone -> linear head",
+    "f-msd": Recipe("f-msd", "MusiCNN-MSD penultimate alone -> logistic regression",
                     backbone_config(FUSED, groups=("penultimate",)), LINEAR),
-    "f-mn04": Recipe("f-mn04", "mn04 embedding (3 s windows) alone -> linear head",
+    "f-mn04": Recipe("f-mn04", "mn04 embedding (3 s windows) alone -> logistic regression",
                      backbone_config(FUSED, groups=("embedding",)), LINEAR),
-    "f-mn04-as": Recipe("f-mn04-as", "mn04 embedding + AudioSet probabilities -> linear head",
+    "f-mn04-as": Recipe("f-mn04-as", "mn04 embedding + AudioSet probabilities -> logistic regression",
                         backbone_config(FUSED, groups=("embedding", "audioset")), LINEAR),
-    "fused": Recipe("fused", "MSD penultimate + mn04 embedding -> linear head",
+    "fused": Recipe("fused", "MSD penultimate + mn04 embedding -> logistic regression",
                     backbone_config(FUSED, groups=("penultimate", "embedding")), LINEAR),
-    "fused-as": Recipe("fused-as", "MSD penultimate + mn04 embedding + AudioSet probabilities -> linear head",
+    "fused-as": Recipe("fused-as", "MSD penultimate + mn04 embedding + AudioSet probabilities -> logistic regression",
                        backbone_config(FUSED), LINEAR),
-    "fused-nocw": Recipe("fused-nocw", "MSD penultimate + mn04 embedding -> linear head, no class weights",
+    "fused-nocw": Recipe("fused-nocw", "MSD penultimate + mn04 embedding -> logistic regression, no class weights",
                          backbone_config(FUSED, groups=("penultimate", "embedding")),
                          replace(LINEAR, class_weight=False)),
     "fused-mlp": Recipe("fused-mlp", "MSD penultimate + mn04 embedding -> MLP 128",
@@ -101,7 +101,8 @@ def evaluate_recipe(recipe: Recipe, df, features, lists_split, *, n_splits: int,
     """Valid-list report (trained on the train list, early stopping on an inner split of it) and
     the repeated artist-grouped CV of one recipe."""
     t0 = time.time()
-    fit = train_model(df, features, inner_split(df, lists_split.train, seed=0), recipe.config, recipe.spec)
+    fit = train_model(df, features, inner_split(df, lists_split.train, seed=0, spec=recipe.spec), recipe.config,
+                      recipe.spec)
     ids, probs = predict_clips(fit.keras_model, df, features, lists_split.valid, fit.card.labels)
     lists = classification_report(df.iloc[ids]["label"].tolist(), [fit.card.labels[i] for i in probs.argmax(1)],
                                   sorted(df["label"].unique()))

@@ -1,7 +1,7 @@
 """Repeated artist-grouped cross-validation of a recipe (features + model spec), honestly.
 
 Each outer fold's clips are never seen while fitting: early stopping watches an inner artist-grouped
-split of the outer training side, and the model of that fit is then measured on the outer fold
+split of the outer training side (a logistic regression, fitted without epochs, uses all of it), and the model of that fit is then measured on the outer fold
 (clip level: mean of its segment probabilities). Repeating the folds with several seeds gives
 ``n_splits x len(seeds)`` estimates; their mean and a 95 % interval (mean +- 1.96 sd / sqrt(n), an
 approximation: folds of one dataset are not independent) describe what to expect on unseen artists.
@@ -58,8 +58,12 @@ class CVResult:
         return out
 
 
-def inner_split(df: pd.DataFrame, train: np.ndarray, *, seed: int, n_splits: int = 5) -> Split:
-    """An artist-grouped split of the rows ``train`` (positions in ``df``) for early stopping."""
+def inner_split(df: pd.DataFrame, train: np.ndarray, *, seed: int, spec: ModelSpec | None = None,
+                n_splits: int = 5) -> Split:
+    """What a fit on the rows ``train`` (positions in ``df``) uses: an artist-grouped split of them
+    for early stopping, or all of them for a family fitted without epochs ('logreg')."""
+    if spec is not None and spec.family == "logreg":
+        return Split(train, np.array([], dtype=int), {"kind": "whole training side", "seed": seed})
     fold = grouped_folds(df.iloc[train].reset_index(drop=True), n_splits=n_splits, seed=seed)[0]
     return Split(train[fold.train], train[fold.valid], {"kind": "inner artist fold", "seed": seed})
 
@@ -83,7 +87,8 @@ def cross_validate(df: pd.DataFrame, features: Mapping[str, ClipFeatures], confi
     for seed in seeds:
         true, pred = [], []
         for fold in grouped_folds(df, n_splits=n_splits, seed=seed):
-            fit = train_model(df, dict(features), inner_split(df, fold.train, seed=seed), config, spec, seed=seed)
+            fit = train_model(df, dict(features), inner_split(df, fold.train, seed=seed, spec=spec), config, spec,
+                              seed=seed)
             ids, probs = predict_clips(fit.keras_model, df, features, fold.valid, fit.card.labels)
             fold_true = df.iloc[ids]["label"].tolist()
             fold_pred = [fit.card.labels[i] for i in probs.argmax(1)]

@@ -29,7 +29,7 @@ DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
 """The shipped default model (always the project's, whatever ``$GENRE_MODELS_DIR`` says)."""
 CARD_VERSION = 1
 MODEL_FILE, CARD_FILE = "model.keras", "card.json"
-FAMILIES = ("mlp", "cnn")
+FAMILIES = ("mlp", "cnn", "logreg")
 
 
 class ModelError(ValueError):
@@ -39,7 +39,12 @@ class ModelError(ValueError):
 @dataclass(frozen=True)
 class ModelSpec:
     """Hyper-parameters of a model family. ``family`` 'mlp' eats feature rows, 'cnn' log-mel
-    patches. ``hidden`` = units per hidden layer (MLP) or filters per conv block (CNN)."""
+    patches, 'logreg' feature rows through a multinomial logistic regression fitted exactly by
+    scikit-learn (then the same Keras model as an MLP without hidden layers). ``hidden`` = units
+    per hidden layer (MLP) or filters per conv block (CNN). ``l2``: weight penalty per example
+    (loss = mean cross-entropy + l2 * sum of squared weights; for 'logreg' C = 1 / (2 l2 n)).
+    For 'logreg', ``epochs`` caps the solver's iterations and ``learning_rate``, ``batch_size``,
+    ``dropout`` and ``patience`` do not apply."""
 
     family: str = "mlp"
     hidden: tuple[int, ...] = (256, 128)
@@ -98,6 +103,21 @@ def build_cnn(input_shape: tuple[int, int], n_classes: int, spec: ModelSpec, *, 
         x = keras.layers.Dropout(spec.dropout)(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="genre")(x)
     return _compile(keras.Model(inputs, outputs, name="logmel_cnn"), spec)
+
+
+def build_logistic(*, mean: np.ndarray, variance: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
+                   spec: ModelSpec):
+    """A fitted multinomial logistic regression as a Keras model: (n, n_features) rows ->
+    Normalization(mean, variance) -> Dense softmax with kernel ``coef.T`` (n_features, n_classes)
+    and bias ``intercept`` (n_classes,). Softmax of the same logits as scikit-learn's."""
+    import keras
+
+    inputs = keras.Input((coef.shape[1],), name="features")
+    x = keras.layers.Normalization(mean=mean, variance=variance, name="normalize")(inputs)
+    dense = keras.layers.Dense(coef.shape[0], activation="softmax", name="genre")
+    model = keras.Model(inputs, dense(x), name="logistic_regression")
+    dense.set_weights([coef.T.astype(np.float32), intercept.astype(np.float32)])
+    return _compile(model, spec)
 
 
 def _compile(model, spec: ModelSpec):
@@ -182,36 +202,96 @@ class LoadedModel:
         return self.path.name
 
 
+RESERVED_NAMES = {
+    DEFAULT_MODEL_DIR.name: "is the shipped model",
+    "backbones": "holds the pretrained MusiCNN weights that models use",
+}
+"""Names a person's model can never take (lower case), with the reason."""
+
+
 def sanitize_name(name: str) -> str:
     """A safe folder name from a person's model name: letters, digits, '-', '_' and '.', no
     path separators, no leading dots; raises ModelError if nothing usable is left or the name is
-    the shipped default's."""
+    reserved (:data:`RESERVED_NAMES`: the shipped default, the backbone weights)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.")[:64]
     cleaned = re.sub(r"\.{2,}", ".", cleaned)
     if not cleaned:
         raise ModelError("Give the model a name with at least one letter or digit.")
-    if cleaned.lower() == DEFAULT_MODEL_DIR.name:
-        raise ModelError(f"'{DEFAULT_MODEL_DIR.name}' is the shipped model; give yours another name.")
+    reason = RESERVED_NAMES.get(cleaned.lower())
+    if reason:
+        raise ModelError(f"'{cleaned.lower()}' {reason}; give yours another name.")
     return cleaned
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """True if ``path`` is a real folder (not a link) holding a model card: a saved model."""
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and (path / CARD_FILE).is_file()
+
+
+def check_replaceable(target: str | Path, *, overwrite: bool) -> None:
+    """Raise ModelError unless a model may be written to ``target``: it must not exist, or be a
+    saved model (:func:`is_model_dir`) and ``overwrite`` be True. A folder that is not a model
+    (backbone weights, notes, anything without a card) or a link is refused whatever ``overwrite``."""
+    target = Path(target)
+    if not (target.exists() or target.is_symlink()):
+        return
+    if not is_model_dir(target):
+        what = "a link" if target.is_symlink() else "not a saved model (it has no card.json)"
+        raise ModelError(f"{target.name!r} is {what}, so it is never overwritten; choose another name.")
+    if not overwrite:
+        raise ModelError(f"a model named {target.name!r} already exists; choose another name or allow "
+                         "overwriting it")
+
+
+def save_target(name: str, *, overwrite: bool = False, root: str | Path | None = None) -> Path:
+    """The folder a model called ``name`` would be saved to under ``root`` (default
+    :data:`MODELS_DIR`), after :func:`sanitize_name` and :func:`check_replaceable`; raises
+    ModelError with the reason otherwise. Shared by the Train page and ``python -m genre train``."""
+    target = Path(MODELS_DIR if root is None else root) / sanitize_name(name)
+    check_replaceable(target, overwrite=overwrite)
+    return target
 
 
 def save_model(keras_model, card: ModelCard, target: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model.keras`` + ``card.json`` into a temporary sibling directory, then rename it
-    to ``target`` (replacing an existing one only if ``overwrite``). Returns ``target``.
-    A disk error (full, read-only) becomes a ModelError, and leaves every saved model as it was."""
-    target = Path(target)
+    to ``target`` (replacing an existing model only if ``overwrite``; a folder that is not a model
+    is never replaced, see :func:`check_replaceable`). Returns ``target``. A disk error (full,
+    read-only) becomes a ModelError, and leaves every saved model as it was."""
+
+    def write(folder: Path) -> None:
+        keras_model.save(folder / MODEL_FILE)
+        (folder / CARD_FILE).write_text(json.dumps(asdict(card), indent=1, default=_json_default))
+
+    return _write_model_dir(Path(target), write, overwrite=overwrite)
+
+
+def copy_model(source: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:
+    """Copy the saved model in ``source`` (its ``model.keras`` and ``card.json``) to ``target``
+    with the same atomic rename and the same guard as :func:`save_model`. Returns ``target``."""
+    source = Path(source)
+    read_card(source)  # a ModelError if the source is not a model
+
+    def write(folder: Path) -> None:
+        for name in (MODEL_FILE, CARD_FILE):
+            shutil.copyfile(source / name, folder / name)
+
+    return _write_model_dir(Path(target), write, overwrite=overwrite)
+
+
+def _write_model_dir(target: Path, write, *, overwrite: bool) -> Path:
+    """``write(folder)`` into a fresh ``.tmp-<name>-*`` sibling of ``target``, then rename it into place."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() and not overwrite:
-            raise ModelError(f"a model named {target.name!r} already exists; choose another name")
+        check_replaceable(target, overwrite=overwrite)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
     except OSError as err:
         raise ModelError(f"cannot save a model in {target.parent}: {err.strerror or err}.") from err
     try:
         tmp.chmod(0o755)
-        keras_model.save(tmp / MODEL_FILE)
-        (tmp / CARD_FILE).write_text(json.dumps(asdict(card), indent=1, default=_json_default))
+        write(tmp)
         if target.exists():
+            check_replaceable(target, overwrite=overwrite)  # still a model after the (slow) write
             # Two renames: a process killed between them leaves the previous model in
             # .old-<name>-*/model, which list_models() puts back.
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".old-{target.name}-"))

@@ -17,8 +17,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from genre.dataset import Split
 from genre.evaluate import classification_report
 from genre.features import FeatureConfig
-from genre.models import ModelCard, ModelSpec, build_cnn, build_mlp
 from genre.clip import ClipFeatures
+from genre.models import ModelCard, ModelSpec, build_cnn, build_logistic, build_mlp
 
 EpochListener = Callable[[int, dict], None]
 """listener(epoch_number_from_1, logs) with loss, accuracy, val_loss, val_accuracy."""
@@ -75,6 +75,33 @@ def epoch_callback(listener: EpochListener | None, stop: threading.Event | None)
     return EpochReporter()
 
 
+def fit_logistic(train: SegmentTable, valid: SegmentTable | None, n_classes: int, spec: ModelSpec,
+                 *, seed: int = 0):
+    """Fit a class-weighted (if ``spec.class_weight``) multinomial logistic regression on
+    standardised rows with scikit-learn and return it as a Keras model (see
+    :func:`genre.models.build_logistic`) with a one-entry Keras-style history of segment-level
+    ``loss``, ``accuracy`` (and ``val_loss``, ``val_accuracy`` with a validation side)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train.x)
+    c = 1.0 / (2 * spec.l2 * len(train.x)) if spec.l2 else 1e6
+    clf = LogisticRegression(C=c, class_weight="balanced" if spec.class_weight else None, max_iter=spec.epochs,
+                             random_state=seed).fit(scaler.transform(train.x), train.y)
+    coef = np.zeros((n_classes, train.x.shape[1]))
+    intercept = np.full(n_classes, -30.0)  # a genre absent from training is never predicted
+    coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
+    model = build_logistic(mean=scaler.mean_, variance=scaler.scale_ ** 2, coef=coef, intercept=intercept, spec=spec)
+    history = {}
+    for prefix, table in (("", train), ("val_", valid)):
+        if table is not None:
+            probs = model.predict(table.x, batch_size=1024, verbose=0)
+            history[f"{prefix}loss"] = [float(log_loss(table.y, probs, labels=range(n_classes)))]
+            history[f"{prefix}accuracy"] = [float(np.mean(probs.argmax(1) == table.y))]
+    return model, history
+
+
 @dataclass
 class TrainResult:
     keras_model: object
@@ -101,18 +128,25 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
     present = np.unique(train.y)
     weights = compute_class_weight("balanced", classes=present, y=train.y)
     class_weight = {int(c): float(w) for c, w in zip(present, weights)}
-    if spec.family == "cnn":
-        model = build_cnn(train.x.shape[1:], len(labels), spec, train_patches=train.x)
+    if spec.family == "logreg":
+        model, logs = fit_logistic(train, valid, len(labels), spec, seed=seed)
+        if listener:
+            listener(1, {k: v[0] for k, v in logs.items()})
+        history = keras.callbacks.History()
+        history.history = logs
     else:
-        model = build_mlp(train.x.shape[1], len(labels), spec, train_rows=train.x)
-    callbacks = [epoch_callback(listener, stop)]
-    if valid is not None:
-        callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
-                                                          restore_best_weights=True))
-    history = model.fit(train.x, train.y, validation_data=(valid.x, valid.y) if valid is not None else None,
-                        epochs=spec.epochs, batch_size=spec.batch_size, verbose=0,
-                        class_weight=class_weight if spec.class_weight else None,
-                        callbacks=callbacks)
+        if spec.family == "cnn":
+            model = build_cnn(train.x.shape[1:], len(labels), spec, train_patches=train.x)
+        else:
+            model = build_mlp(train.x.shape[1], len(labels), spec, train_rows=train.x)
+        callbacks = [epoch_callback(listener, stop)]
+        if valid is not None:
+            callbacks.insert(0, keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience,
+                                                              restore_best_weights=True))
+        history = model.fit(train.x, train.y, validation_data=(valid.x, valid.y) if valid is not None else None,
+                            epochs=spec.epochs, batch_size=spec.batch_size, verbose=0,
+                            class_weight=class_weight if spec.class_weight else None,
+                            callbacks=callbacks)
     report, valid_ids = {}, []
     if valid is not None:
         probs = model.predict(valid.x, batch_size=256, verbose=0)
@@ -120,14 +154,15 @@ def train_model(df: pd.DataFrame, features: dict[str, ClipFeatures], split: Spli
         report = classification_report(df.iloc[ids]["label"].tolist(),
                                        [labels[i] for i in clip_probs.argmax(1)], labels)
         valid_ids = df.iloc[ids]["clip_id"].tolist()
-    epochs_run = len(history.history.get("loss", []))
+    epochs_run = spec.epochs if spec.family == "logreg" else len(history.history.get("loss", []))
     first = next(iter(features.values()))
     card = ModelCard(
         labels=labels, feature_config=config.to_dict(), spec=spec.to_dict(), input=input_kind,
         split={**split.info, "train_clip_ids": df.iloc[np.unique(train.clip)]["clip_id"].tolist(),
                "valid_clip_ids": valid_ids},
         metrics={"validation": report, "epochs_run": epochs_run,
-                 "best_epoch": int(np.argmin(history.history["val_loss"])) + 1 if valid is not None else epochs_run,
+                 "best_epoch": (int(np.argmin(history.history["val_loss"])) + 1
+                                if valid is not None and spec.family != "logreg" else epochs_run),
                  "stopped_by_user": bool(stop is not None and stop.is_set())},
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
         data=data_info or {}, feature_names=first.names if input_kind == "rows" else [],

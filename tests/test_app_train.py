@@ -1,33 +1,62 @@
-"""Train page through AppTest: settings, a background run with live curves that survives page
-switches and can be stopped, the results (confusion matrix, per-genre table, comparison with
-the active model) and Save as into a temporary models folder."""
+"""Train page through AppTest: settings, a run in a worker process with live curves, reopened by
+a second session (the server's registry is shared by every AppTest of this process) and stopped
+there, the queue, the results (confusion matrix, per-genre table, comparison with the active
+model), Save as into a temporary models folder and the names Save refuses.
+
+Tests marked "real worker" train the tiny synthetic dataset in ``python -m genre.run_worker``;
+the others give the page a registry with ``tests/fake_worker.py`` (50 ms fake epochs)."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, synth, write_wav
-from genre import models
-from genre.ui import jobs, state
+from conftest import ROOT
+from genre import models, runs
+from genre.models import ModelSpec
+from genre.ui import state
 
 PAGE = str(ROOT / "pages" / "train.py")
+FAKE_WORKER = [sys.executable, str(ROOT / "tests" / "fake_worker.py")]
 
 
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch):
-    """Saved models go to a temporary folder, never into the project's models/."""
+    """Saved models (and the runs' folders) go to a temporary folder, never into models/; the
+    page's process-wide registry is a new one for that folder."""
     folder = tmp_path / "models"
     monkeypatch.setattr(models, "MODELS_DIR", folder)
     monkeypatch.setattr(state, "MODELS_DIR", folder)
-    return folder
+    yield folder
+    registry = runs.shared_registry(folder)
+    for snap in registry.list():
+        registry.stop(snap.id)
+    for snap in registry.list():
+        registry.wait(snap.id, 60)
 
 
-def page(dataset_dir) -> AppTest:
+@pytest.fixture
+def fake_registry(models_dir, monkeypatch):
+    """The page's registry runs tests/fake_worker.py (one slot)."""
+    registry = runs.RunRegistry(models_dir, worker=FAKE_WORKER, max_active=1)
+    monkeypatch.setattr(runs, "shared_registry", lambda models_dir=None: registry)
+    yield registry
+    for snap in registry.list():
+        registry.stop(snap.id)
+    for snap in registry.list():
+        registry.wait(snap.id, 30)
+
+
+def page(dataset_dir, *, run: str | None = None, **params) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["dataset_dir"] = str(dataset_dir)
+    if run:
+        at.query_params["run"] = run
+    for key, value in params.items():
+        at.query_params[key] = value
     return at
 
 
@@ -35,14 +64,31 @@ def charts(at: AppTest) -> list[dict]:
     return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
 
 
-def wait_until(predicate, timeout: float = 60.0) -> None:
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
     end = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < end, "condition not reached in time"
+        assert time.monotonic() < end, f"{what} not reached in {timeout:.0f} s"
         time.sleep(0.05)
 
 
-def test_without_dataset_start_is_disabled(tmp_path, monkeypatch):
+def long_request(root, **spec) -> runs.TrainRequest:
+    """A run of up to 1000 epochs that early stopping does not end."""
+    spec = {"hidden": (16,), "epochs": 1000, "patience": 1000, **spec}
+    return runs.TrainRequest(root=str(root), spec=ModelSpec(**spec), split="stratified", valid_fraction=0.34)
+
+
+def runs_table(at: AppTest):
+    """The list of recent runs (the page's last table)."""
+    table = at.dataframe[-1].value
+    assert list(table.columns) == ["run", "state", "settings", "best score", "started"]
+    return table
+
+
+def save_button(at: AppTest):
+    return at.button(key="train_save")
+
+
+def test_without_dataset_start_is_disabled(tmp_path, monkeypatch, models_dir):
     monkeypatch.setenv("GENRE_DATA_DIR", str(tmp_path / "nowhere"))
     at = page(tmp_path / "nowhere").run()
     assert not at.exception
@@ -50,10 +96,10 @@ def test_without_dataset_start_is_disabled(tmp_path, monkeypatch):
     assert at.button(key="train_start").disabled
 
 
-def test_defaults(warm_cache, tiny_dataset):
+def test_defaults(warm_cache, tiny_dataset, models_dir):
     at = page(tiny_dataset).run()
     assert not at.exception
-    assert at.selectbox(key="train_features").value == jobs.HANDCRAFTED
+    assert at.selectbox(key="train_features").value == "handcrafted"
     assert at.radio(key="train_family").value == "mlp"
     assert at.text_input(key="train_hidden_mlp").value == "256,128"
     assert at.slider(key="train_dropout").value == 0.3
@@ -62,7 +108,8 @@ def test_defaults(warm_cache, tiny_dataset):
     assert at.select_slider(key="train_batch").value == 64
     assert at.radio(key="train_split").value == "artist"
     assert at.radio(key="train_split").options == ["By artist", "Stratified random"]  # no split lists here
-    assert not at.button(key="train_start").disabled
+    assert not at.button(key="train_start").disabled and at.button(key="train_start").label == "Start training"
+    assert not at.get("plotly_chart") and "run" not in at.query_params
 
     at.text_input(key="train_hidden_mlp").input("12, x").run()
     assert "whole numbers" in at.error[0].value and at.button(key="train_start").disabled
@@ -71,21 +118,22 @@ def test_defaults(warm_cache, tiny_dataset):
 
 
 def test_train_then_save_a_loadable_model(warm_cache, tiny_dataset, models_dir):
-    at = page(tiny_dataset).run()
+    """Real worker: Start puts the run in the URL; the results; Save, the refusals, Discard."""
+    at = page(tiny_dataset, data="kept-by-the-state-helper").run()
     at.text_input(key="train_hidden_mlp").input("16")
     at.number_input(key="train_epochs").set_value(4)
     at.radio(key="train_split").set_value("stratified")
     at.button(key="train_start").click().run()
     assert not at.exception
-    job = at.session_state["train_job"]
-    assert at.button(key="train_start").disabled or not job.snapshot().active
-    assert job.wait(120)
+    run_id = at.session_state["train_run"]
+    assert at.query_params["run"] == run_id and at.query_params["data"] == "kept-by-the-state-helper"
+    registry = runs.shared_registry()
+    assert registry.wait(run_id, 180)
     at.run()
-    assert not at.exception and not at.error, job.snapshot().details
+    assert not at.exception and not at.error, registry.get(run_id).details
 
-    figs = charts(at)
-    curves, confusion = figs
-    assert len(curves["data"]) == 4
+    curves, confusion = charts(at)
+    assert len(curves["data"]) == 4 and len(curves["data"][0]["x"]) == 4
     assert confusion["data"][0]["type"] == "heatmap" and confusion["data"][0]["x"] == ["beats", "buzz", "tones"]
     per_class = at.dataframe[0].value
     assert per_class["genre"].tolist() == ["beats", "buzz", "tones"]
@@ -94,79 +142,159 @@ def test_train_then_save_a_loadable_model(warm_cache, tiny_dataset, models_dir):
     assert "Accuracy · this run" in labels and "Balanced accuracy · this run" in labels
     assert any("default" in label for label in labels)
     assert any("not directly comparable" in c.value for c in at.caption)
+    listed = runs_table(at)
+    assert listed["run"].tolist() == [run_id] and listed["state"].tolist() == ["done · not saved"]
+    assert "accuracy" in listed["best score"][0]
 
-    at.text_input(key="train_save_name").input("tiny mlp!")
-    next(b for b in at.button if b.label == "Save").click().run()
+    at.text_input(key="train_save_name").input("tiny mlp!").run()
+    save_button(at).click().run()
     assert not at.exception and "tiny-mlp" in at.success[0].value
     loaded = models.load_model(models_dir / "tiny-mlp")
     assert loaded.labels == ["beats", "buzz", "tones"] and loaded.card.spec["hidden"] == [16]
     assert "tiny-mlp" in state.model_names()
+    assert runs_table(at)["state"].tolist() == ["done · saved as tiny-mlp"]
 
-    next(b for b in at.button if b.label == "Save").click().run()
-    assert "already exists" in at.error[0].value
-    at.checkbox(key="train_overwrite").check()
-    next(b for b in at.button if b.label == "Save").click().run()
+    at.run()  # the same name again: refused next to Save until Overwrite is ticked
+    assert "already exists" in at.error[0].value and save_button(at).disabled
+    at.checkbox(key="train_overwrite").check().run()
+    assert not at.error and not save_button(at).disabled
+    save_button(at).click().run()
     assert not at.error and "tiny-mlp" in at.success[0].value
 
+    at.button(key="train_discard").click().run()
+    assert not at.exception and registry.get(run_id) is None and "run" not in at.query_params
+    assert not at.get("plotly_chart") and (models_dir / "tiny-mlp").is_dir()
 
-def test_live_run_survives_page_switch_and_stops(warm_cache, tiny_dataset, models_dir, monkeypatch):
-    report = jobs.Job.report_epoch
 
-    def slow_epoch(self, epoch, logs):  # slow epochs leave time to switch pages and stop
-        time.sleep(0.3)
-        report(self, epoch, logs)
+def test_a_run_reopened_in_a_second_session_shows_its_curves_and_is_stopped_there(warm_cache, tiny_dataset,
+                                                                                   models_dir):
+    """Real worker: the session that started a run and a second one (a reload, another tab, a
+    shared link: ``?run=<id>``) both show it; Stop in the second ends it for both."""
+    first = page(tiny_dataset).run()
+    first.text_input(key="train_hidden_mlp").input("16")
+    first.number_input(key="train_epochs").set_value(1000)
+    first.radio(key="train_split").set_value("stratified")
+    first.button(key="train_start").click().run()
+    run_id = first.query_params["run"]
+    registry = runs.shared_registry()
+    wait_until(lambda: len(registry.get(run_id).history) >= 2, 180, "two epochs")
 
-    monkeypatch.setattr(jobs.Job, "report_epoch", slow_epoch)
+    second = page(tiny_dataset, run=run_id).run()
+    assert not second.exception and second.session_state["train_run"] == run_id
+    assert len(charts(second)[0]["data"][0]["x"]) >= 2
+    assert any("of at most 1000" in m.value for m in second.markdown)
+    assert runs_table(second)["run"].tolist() == [run_id]
+    first.run()
+    assert not first.button(key="train_stop").disabled and len(charts(first)[0]["data"][0]["x"]) >= 2
+
+    second.button(key="train_stop").click().run()
+    assert registry.get(run_id).state in (runs.STOPPING, runs.DONE)
+    assert registry.wait(run_id, 60)
+    for at in (second, first):
+        at.run()
+        assert not at.exception and not at.error
+        assert any("stopped by you" in c.value for c in at.caption)
+        assert all(b.key != "train_stop" for b in at.button)
+    card = registry.get(run_id).card
+    assert card.metrics["stopped_by_user"] and card.metrics["epochs_run"] < 1000
+    assert len(charts(first)[0]["data"][0]["x"]) == card.metrics["epochs_run"]
+
+
+def test_live_run_survives_page_switch(warm_cache, tiny_dataset, models_dir, monkeypatch):
     monkeypatch.setenv("GENRE_DATA_DIR", str(tiny_dataset))
+    registry = runs.shared_registry()
+    run_id, _ = registry.submit(long_request(tiny_dataset))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     at.switch_page("pages/train.py").run()
     at.text_input(key="train_hidden_mlp").input("16")
     at.number_input(key="train_epochs").set_value(300)
-    at.button(key="train_start").click().run()
-    job = at.session_state["train_job"]
-    wait_until(lambda: len(job.snapshot().history) >= 1)
-    at.run()
-    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
-    assert any("of at most 300" in m.value for m in at.markdown)
-
-    # another browser session sees no run and may start its own
-    other = page(tiny_dataset).run()
-    assert not other.button(key="train_start").disabled and not other.get("plotly_chart")
-    assert other.session_state["train_job"] is not job
-
+    at.selectbox(key="train_pick").select(run_id).run()  # open it from the list of recent runs
+    assert at.session_state["train_run"] == run_id
+    wait_until(lambda: registry.get(run_id).history, 180, "the first epoch")
     at.switch_page("pages/dataset.py").run()
     assert not at.exception
-    seen = len(job.snapshot().history)
-    wait_until(lambda: len(job.snapshot().history) > seen)
+    seen = len(registry.get(run_id).history)
+    wait_until(lambda: len(registry.get(run_id).history) > seen, 60, "another epoch")
     at.switch_page("pages/train.py").run()
-    assert at.session_state["train_job"] is job and job.snapshot().active
+    assert at.session_state["train_run"] == run_id and registry.get(run_id).active
     assert at.text_input(key="train_hidden_mlp").value == "16"  # settings kept across pages
     assert at.number_input(key="train_epochs").value == 300
-    curves = charts(at)[0]
-    assert curves["layout"]["xaxis"]["range"][1] == 300.5
-
-    at.button(key="train_stop").click().run()
-    assert job.snapshot().state in (jobs.STOPPING, jobs.DONE)
-    assert job.wait(60)
-    at.run()
-    assert not at.exception and job.snapshot().state == jobs.DONE
-    card = job.snapshot().result.result.card
-    assert card.metrics["stopped_by_user"] and card.metrics["epochs_run"] < 300
-    assert any("stopped by you" in c.value for c in at.caption)
-    assert not at.button(key="train_start").disabled
+    assert charts(at)[0]["layout"]["xaxis"]["range"][1] == 1000.5
+    assert not at.button(key="train_stop").disabled
 
 
-def test_failure_is_shown(tmp_path, monkeypatch):
-    def broken(job, request, n_jobs=-1):
-        raise ValueError("only one genre in this folder; a classifier needs two or more")
-
-    monkeypatch.setattr(jobs, "run_training", broken)
-    write_wav(tmp_path / "a" / "x.wav", synth())
-    at = page(tmp_path).run()
+def test_queue_position_with_one_slot(tiny_dataset, fake_registry):
+    running, _ = fake_registry.submit(long_request(tiny_dataset, dropout=0.1))
+    at = page(tiny_dataset).run()
+    assert at.button(key="train_start").label == "Queue training"
     at.button(key="train_start").click().run()
-    at.session_state["train_job"].wait(10)
+    queued = at.session_state["train_run"]
+    assert queued != running and fake_registry.get(queued).state == runs.QUEUED
+    assert any("Queued: 1st in line" in i.value for i in at.info)
+    states = runs_table(at).set_index("run")["state"]
+    assert states[queued] == "queued (1st in line)" and states[running].startswith(("training", "starting"))
+
+    fake_registry.stop(running)
+    assert fake_registry.wait(running, 30)
+    wait_until(lambda: fake_registry.get(queued).history, 30, "the queued run's first epoch")
+    at.run()
+    assert not any("Queued" in i.value for i in at.info) and not at.button(key="train_stop").disabled
+    at.button(key="train_stop").click().run()
+    assert fake_registry.wait(queued, 30) and fake_registry.get(queued).state == runs.DONE
+
+
+def test_the_same_settings_twice_open_the_running_run(tiny_dataset, fake_registry):
+    at = page(tiny_dataset).run()
+    at.number_input(key="train_epochs").set_value(1000)
+    at.button(key="train_start").click().run()
+    first = at.session_state["train_run"]
+    at.button(key="train_start").click().run()  # a double click
+    assert at.session_state["train_run"] == first and len(fake_registry.list()) == 1
+    assert "already" in at.info[0].value and first in at.info[0].value
+
+
+@pytest.mark.parametrize("name, reason", [("backbones", "MusiCNN weights"), ("default", "shipped model"),
+                                          ("notes", "not a saved model")])
+def test_save_refuses_names_that_could_hurt(tiny_dataset, fake_registry, models_dir, name, reason):
+    (models_dir / "backbones").mkdir(parents=True)
+    (models_dir / "backbones" / "MSD_musicnn.weights.h5").write_bytes(b"weights")
+    (models_dir / "notes").mkdir()
+    run_id, _ = fake_registry.submit(long_request(tiny_dataset, epochs=2))
+    assert fake_registry.wait(run_id, 30)
+    at = page(tiny_dataset, run=run_id).run()
+    assert not at.exception and not save_button(at).disabled
+    at.text_input(key="train_save_name").input(name)
+    at.checkbox(key="train_overwrite").check().run()
+    assert save_button(at).disabled and reason in at.error[0].value and name in at.error[0].value
+    assert (models_dir / "backbones" / "MSD_musicnn.weights.h5").read_bytes() == b"weights"
+    assert fake_registry.get(run_id).saved_as == ()
+
+
+def test_links_to_runs_that_are_not_there(tiny_dataset, fake_registry):
+    at = page(tiny_dataset, run="0123456789", model="kept").run()
+    assert not at.exception and "no run `0123456789`" in at.warning[0].value
+    assert "run" not in at.query_params and at.query_params["model"] == "kept"
+    at = page(tiny_dataset, run="../../etc/passwd").run()
+    assert "not valid" in at.warning[0].value and "run" not in at.query_params
+
+    run_id, _ = fake_registry.submit(long_request(tiny_dataset, epochs=1))
+    assert fake_registry.wait(run_id, 30)
+    fake_registry.discard(run_id)
+    at = page(tiny_dataset, run=run_id).run()
+    assert f"Run `{run_id}` was discarded" in at.warning[0].value
+
+
+def test_failure_is_shown(tmp_path, models_dir):
+    """Real worker: a dataset whose only clip is not audio fails with the reason."""
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    (tmp_path / "data" / "a" / "x.wav").write_bytes(b"not audio at all")
+    at = page(tmp_path / "data").run()
+    at.button(key="train_start").click().run()
+    run_id = at.session_state["train_run"]
+    assert runs.shared_registry().wait(run_id, 120)
     at.run()
     assert not at.exception
-    assert "only one genre" in at.error[0].value
+    assert "no clip could be featurised" in at.error[0].value
     assert "ValueError" in at.expander[0].code[0].value
+    assert at.button(key="train_discard").label == "Remove from the list"
     assert not at.button(key="train_start").disabled

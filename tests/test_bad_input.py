@@ -64,8 +64,8 @@ BAD = {
     "0.1s": ("blip.wav", lambda: _encode(synth("tones", seconds=0.1)), "too short"),
     "nan-samples": ("nan.wav", lambda: _with(np.nan), "NaN"),
     "inf-samples": ("inf.wav", lambda: _with(np.inf), "infinite"),
-    "m4a": ("voice-memo.m4a", lambda: M4A, "unsupported format"),
-    "webm": ("recording.webm", lambda: WEBM, "unsupported format"),
+    "m4a": ("voice-memo.m4a", lambda: M4A, "damaged"),
+    "webm": ("recording.webm", lambda: WEBM, "damaged"),
 }
 SILENT = ("silence.wav", lambda: _encode(np.zeros(4 * SR, np.float32)), "silent")
 REJECTED_BY_PREDICT = {**BAD, "silence": SILENT}
@@ -349,8 +349,8 @@ def test_page_shows_one_error_and_stays_usable(case, predict_page):
 
 
 @pytest.mark.parametrize("case", ["m4a", "webm"])
-def test_page_names_renamed_m4a_and_webm_as_unsupported(case, predict_page):
-    """Phone recordings renamed to .wav: the page says what they really are and how to convert."""
+def test_page_names_damaged_m4a_and_webm_renamed_to_wav(case, predict_page):
+    """Damaged phone recordings renamed to .wav: the page says what they really are and how to convert."""
     name, make, words = BAD[case]
     at = _upload(predict_page, f"{Path(name).stem}.wav", make())
     assert not at.exception and len(at.error) == 1

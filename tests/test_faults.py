@@ -24,11 +24,14 @@ import soundfile as sf
 from conftest import ROOT, SR, synth, write_wav
 from genre.dataset import discover
 from genre.features import FeatureConfig
-from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelError, ModelSpec, list_models,
-                          load_model, read_card, sanitize_name, save_model, unknown_labels)
+from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelError, ModelSpec, copy_model, list_models,
+                          load_model, read_card, sanitize_name, save_model, save_target, unknown_labels)
 from genre.store import FeatureStore
 
 CARD = json.loads((DEFAULT_MODEL_DIR / CARD_FILE).read_text())
+
+NOT_MUSIC = "**This doesn't sound like music**"
+"""The verdict on the synthetic test audio: the only error a working prediction may show."""
 
 
 def _tree_digest(folder: Path) -> dict[str, str]:
@@ -123,8 +126,8 @@ def test_dashboard_shows_broken_dataset_clips_as_errors(messy_dataset, monkeypat
         assert [e.value for e in at.error] and words in at.error[0].value and len(at.error) == 1, clip
         assert not at.get("plotly_chart")
     at.selectbox[1].set_value(str(messy_dataset / "jazz" / "jazz.00000.wav")).run()
-    errors = [e.value for e in at.error if not e.value.startswith("**This doesn't sound like music**")]
-    assert not at.exception and not errors and at.get("plotly_chart"), errors  # a synthetic clip: not music
+    assert not at.exception and at.get("plotly_chart")
+    assert all(e.value.startswith(NOT_MUSIC) for e in at.error)  # synthetic audio: predicted, "not music"
     at.switch_page("pages/dataset.py").run()
     assert not at.exception
     assert any("could not be used" in e.label for e in at.expander), [e.label for e in at.expander]
@@ -249,8 +252,7 @@ def test_dashboard_falls_back_to_the_default_for_every_broken_model(broken_model
         assert f"Model **{name}**" in at.caption[0].value, (name, at.caption[0].value)
         warnings = [w.value for w in at.warning]
         assert any(expected[name] in w and "default model instead" in w for w in warnings), (name, warnings)
-        errors = [e.value for e in at.error if not e.value.startswith("**This doesn't sound like music**")]
-        assert not errors and at.get("plotly_chart"), (name, errors)  # the synthetic buzz is not music
+        assert all(e.value.startswith(NOT_MUSIC) for e in at.error) and at.get("plotly_chart"), name
         assert at.caption[-1].value.startswith("Predicted by model default"), name
 
 
@@ -278,6 +280,48 @@ def test_cli_refuses_a_bad_name_before_training(tiny_dataset, tmp_path):
                           capture_output=True, text=True, timeout=60, env=_env(GENRE_MODELS_DIR=str(tmp_path)))
     assert done.returncode == 2 and done.stderr.splitlines() == [
         "error: 'default' is the shipped model; give yours another name."]
+
+
+@pytest.mark.parametrize("out, reason", [
+    ("backbones", "'backbones' holds the pretrained MusiCNN weights that models use; give yours another name."),
+    ("BackBones", "'backbones' holds the pretrained MusiCNN weights that models use; give yours another name."),
+    ("notes", "'notes' is not a saved model (it has no card.json), so it is never overwritten; choose another name."),
+])
+def test_cli_never_saves_over_the_weights_or_a_folder_that_is_not_a_model(tiny_dataset, tmp_path, out, reason):
+    """`python -m genre train ... --out backbones --overwrite` (and a folder without a card):
+    exit code 2, one line, every file untouched, nothing trained."""
+    root = tmp_path / "models"
+    shutil.copytree(ROOT / "models" / "backbones", root / "backbones")
+    (root / "notes").mkdir()
+    (root / "notes" / "todo.txt").write_text("keep me")
+    before = {name: _tree_digest(root / name) for name in ("backbones", "notes")}
+    done = subprocess.run([sys.executable, "-m", "genre", "train", str(tiny_dataset), "--out", out, "--overwrite",
+                           "--jobs", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=_env(GENRE_MODELS_DIR=str(root), GENRE_CACHE_DIR=str(tmp_path / "cache")))
+    assert done.returncode == 2 and done.stderr.splitlines() == [f"error: {reason}"]
+    assert {name: _tree_digest(root / name) for name in ("backbones", "notes")} == before
+    assert sorted(p.name for p in root.iterdir()) == ["backbones", "notes"] and not (tmp_path / "cache").exists()
+
+
+def test_save_model_never_replaces_a_folder_that_is_not_a_model(tmp_path):
+    model = load_model(DEFAULT_MODEL_DIR)
+    weights = tmp_path / "models" / "weights"
+    shutil.copytree(ROOT / "models" / "backbones", weights)
+    before = _tree_digest(weights)
+    link = tmp_path / "models" / "link"
+    link.symlink_to(DEFAULT_MODEL_DIR)
+    for target, what in ((weights, "not a saved model"), (link, "a link")):
+        with pytest.raises(ModelError, match=what):
+            save_model(model.keras_model, model.card, target, overwrite=True)
+        with pytest.raises(ModelError, match=what):
+            copy_model(DEFAULT_MODEL_DIR, target, overwrite=True)
+    assert _tree_digest(weights) == before and link.resolve() == DEFAULT_MODEL_DIR.resolve()
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["link", "weights"]
+    copy = copy_model(DEFAULT_MODEL_DIR, tmp_path / "models" / "copy")
+    assert _tree_digest(copy) == _tree_digest(DEFAULT_MODEL_DIR)
+    with pytest.raises(ModelError, match="already exists"):
+        save_target("copy", root=tmp_path / "models")
+    assert save_target("copy", root=tmp_path / "models", overwrite=True) == copy
 
 
 def test_half_written_and_interrupted_saves(tmp_path):

@@ -132,3 +132,27 @@ def test_stack_segments_and_clip_probabilities(data):
     ids, per_clip = clip_probabilities(probs, np.array([5, 5, 2, 5]))
     assert ids.tolist() == [2, 5]
     assert np.allclose(per_clip, [[0.2, 0.8], [1.6 / 3, 1.4 / 3]])
+
+
+def test_logistic_regression_is_sklearns_fit_inside_a_keras_model(data, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from genre.models import load_model, read_card, save_model
+
+    df, feats, split = data
+    spec = ModelSpec(family="logreg", hidden=(), l2=1e-2, epochs=500)
+    reported = []
+    trained = train_model(df, feats, split, CONFIG, spec, listener=lambda e, logs: reported.append((e, logs)))
+    assert trained.report["accuracy"] == 1.0
+    assert [e for e, _ in reported] == [1] and set(reported[0][1]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    train = stack_segments(df, feats, split.train, LABELS)
+    scaler = StandardScaler().fit(train.x)
+    reference = LogisticRegression(C=1 / (2 * spec.l2 * len(train.x)), class_weight="balanced", max_iter=500)
+    reference.fit(scaler.transform(train.x), train.y)
+    valid = stack_segments(df, feats, split.valid, LABELS)
+    ours = trained.keras_model.predict(valid.x, verbose=0)
+    assert np.allclose(ours, reference.predict_proba(scaler.transform(valid.x)), atol=1e-4)
+    saved = save_model(trained.keras_model, trained.card, tmp_path / "logreg")
+    assert np.allclose(load_model(saved).keras_model.predict(valid.x, verbose=0), ours, atol=1e-6)
+    assert read_card(saved).spec["family"] == "logreg"

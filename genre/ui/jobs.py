@@ -1,206 +1,79 @@
-"""Background training for the dashboard: one worker thread per :class:`Job`, owned by one
-browser session (kept in ``st.session_state``), so two sessions never see each other's run.
+"""What the Train page offers and how it describes training runs, in plain text (no Streamlit).
 
-The worker never calls Streamlit. It reports through the job (``report_progress``,
-``report_epoch``) under a lock; the page reads :meth:`Job.snapshot`, an immutable copy, on
-every rerun. Every exception of the worker ends in the ``failed`` state with its message.
+The runs themselves (records, worker processes, the queue) live in :mod:`genre.runs`; this
+module holds the choices the page offers (feature sets, layer sizes), the one-line summaries of
+a run's settings, state and score, and the comparison of two models' validation splits.
 """
 from __future__ import annotations
 
-import functools
-import threading
 import time
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-import streamlit as st
-
-from genre import backbones, models
+from genre import backbones, runs
 from genre.backbones import embeddings
 from genre.features import FeatureConfig
-from genre.models import ModelSpec
+from genre.runs import TrainRequest
 
-IDLE, RUNNING, STOPPING, DONE, FAILED = "idle", "running", "stopping", "done", "failed"
 HANDCRAFTED, FUSED = backbones.HANDCRAFTED, embeddings.DEFAULT_KIND
+SPLITS = {"artist": "By artist", "stratified": "Stratified random", "lists": "List files (splits/)"}
 
 
-class JobStopped(Exception):
-    """Raised inside the worker to end a job the user stopped before training began."""
+def describe(request: TrainRequest) -> str:
+    """One line on everything a run trains with."""
+    spec, config = request.spec, request.config
+    features = (f"hand-crafted features, {config.segment_seconds:g} s segments" if config.kind == HANDCRAFTED
+                else f"{config.kind} embeddings")
+    split = SPLITS.get(request.split, request.split) + (
+        "" if request.split == "lists" else f", {request.valid_fraction:.0%} held out")
+    return (f"{features} · {spec.family.upper()} {','.join(map(str, spec.hidden))} · dropout {spec.dropout:g} · "
+            f"learning rate {spec.learning_rate:g} · batch {spec.batch_size} · {split} · seed {request.seed}")
 
 
-@dataclass(frozen=True)
-class JobSnapshot:
-    """A consistent copy of a job's state. ``phase`` is '', 'features' or 'training';
-    ``progress`` is (done, total) of the feature phase; ``history`` one dict per finished epoch
-    (``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``); ``error`` the reason
-    of a failure and ``details`` its traceback; ``message`` a note (e.g. stopped before training)."""
-
-    state: str = IDLE
-    phase: str = ""
-    progress: tuple[int, int] = (0, 0)
-    history: tuple[dict, ...] = ()
-    total_epochs: int = 0
-    request: object = None
-    result: object = None
-    error: str = ""
-    details: str = ""
-    message: str = ""
-    started: float | None = None
-    finished: float | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.state in (RUNNING, STOPPING)
+def summary(request: TrainRequest) -> str:
+    """A short line for the list of runs: features, model, split, epochs."""
+    spec, config = request.spec, request.config
+    features = f"hand-crafted {config.segment_seconds:g} s" if config.kind == HANDCRAFTED else config.kind
+    return (f"{features} · {spec.family.upper()} {','.join(map(str, spec.hidden))} · "
+            f"{request.split} split · {spec.epochs} epochs · seed {request.seed}")
 
 
-class Job:
-    """A background job with a stop event and a thread-safe record of its progress."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._snap = JobSnapshot()
-        self._thread: threading.Thread | None = None
-        self.stop_event = threading.Event()
-
-    def snapshot(self) -> JobSnapshot:
-        with self._lock:
-            return self._snap
-
-    def _update(self, **changes) -> None:
-        with self._lock:
-            self._snap = replace(self._snap, **changes)
-
-    def start(self, work: Callable[["Job"], object], *, request: object = None, total_epochs: int = 0) -> None:
-        """Run ``work(job)`` in a new daemon thread; its return value becomes the result.
-        Raises RuntimeError if this job is already running."""
-        with self._lock:
-            if self._snap.active:
-                raise RuntimeError("a run is already going; stop it or wait for it to end")
-            self.stop_event = threading.Event()
-            self._snap = JobSnapshot(state=RUNNING, request=request, total_epochs=total_epochs,
-                                     started=time.time())
-            self._thread = threading.Thread(target=self._run, args=(work,), name="genre-job", daemon=True)
-            self._thread.start()
-
-    def _run(self, work: Callable[["Job"], object]) -> None:
-        try:
-            result = work(self)
-        except JobStopped as stopped:
-            self._update(state=IDLE, message=str(stopped), finished=time.time())
-        except BaseException as err:  # noqa: BLE001 - every failure must reach the page
-            self._update(state=FAILED, error=_reason(err), details=traceback.format_exc(), finished=time.time())
-        else:
-            self._update(state=DONE, result=result, finished=time.time())
-
-    def stop(self) -> None:
-        """Ask the worker to stop: training ends after the current epoch."""
-        with self._lock:
-            if self._snap.state == RUNNING:
-                self.stop_event.set()
-                self._snap = replace(self._snap, state=STOPPING)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker ends (True) or ``timeout`` seconds pass (False)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return not self.snapshot().active
-
-    # --- called by the worker ---
-    def set_phase(self, phase: str) -> None:
-        self._update(phase=phase)
-
-    def report_progress(self, done: int, total: int, _text: str = "") -> None:
-        """Progress of the feature phase; raises :class:`JobStopped` once a stop was asked."""
-        self._update(progress=(done, total))
-        self.check_stop("Stopped during feature extraction; the features computed so far are cached.")
-
-    def report_epoch(self, epoch: int, logs: dict) -> None:
-        """An :data:`genre.train.EpochListener`: append one epoch to the history."""
-        entry = {"epoch": int(epoch), **{k: float(v) for k, v in logs.items()}}
-        with self._lock:
-            self._snap = replace(self._snap, history=(*self._snap.history, entry))
-
-    def check_stop(self, message: str = "Stopped before training began.") -> None:
-        if self.stop_event.is_set():
-            raise JobStopped(message)
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def _reason(err: BaseException) -> str:
-    text = str(err)
-    return text if text and isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {text or 'no details'}"
+def state_label(snap: runs.RunSnapshot) -> str:
+    """Where a run is: 'queued (2nd in line)', 'training · epoch 12 of 60', 'done · not saved'…"""
+    if snap.state == runs.QUEUED:
+        return f"queued ({ordinal(snap.queue_position)} in line)"
+    if snap.state == runs.RUNNING:
+        if snap.phase == "training":
+            return f"training · epoch {len(snap.history)} of {snap.total_epochs}"
+        if snap.phase == "features":
+            done, total = snap.progress
+            return f"extracting features {done}/{total or '?'}"
+        return "starting"
+    if snap.state == runs.STOPPING:
+        return "stopping after this epoch"
+    if snap.state == runs.DONE:
+        return f"done · saved as {', '.join(snap.saved_as)}" if snap.saved_as else "done · not saved"
+    return snap.state
 
 
-def session_job(key: str = "train_job") -> Job:
-    """This browser session's job (created on first use)."""
-    if key not in st.session_state:
-        st.session_state[key] = Job()
-    return st.session_state[key]
+def score(snap: runs.RunSnapshot) -> str:
+    """Best score so far: clip-level validation accuracy once done, else the best epoch's."""
+    validation = (snap.card.metrics.get("validation") or {}) if snap.card else {}
+    if "accuracy" in validation:
+        return f"{validation['accuracy']:.0%} accuracy, {validation['balanced_accuracy']:.0%} balanced (clips)"
+    best = snap.best_val_accuracy()
+    return f"{best:.0%} validation accuracy (segments)" if best is not None else "—"
 
 
-# --- training runs -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """What to train: dataset folder, features, model and split (``split``: 'stratified',
-    'artist' or 'lists'; ``valid_fraction`` for the first two)."""
-
-    root: str
-    config: FeatureConfig = field(default_factory=FeatureConfig)
-    spec: ModelSpec = field(default_factory=ModelSpec)
-    split: str = "artist"
-    valid_fraction: float = 0.2
-    seed: int = 0
-
-
-@dataclass
-class TrainOutcome:
-    """A finished run: the trained model (``result.keras_model``, ``result.card``,
-    ``result.report``), the clips used and the (path, reason) of files that failed extraction."""
-
-    result: object
-    n_clips: int
-    failed: list[tuple[str, str]]
-
-
-def run_training(job: Job, request: TrainRequest, *, n_jobs: int = -1) -> TrainOutcome:
-    """Discover, extract features (cached) and train, reporting to ``job``. Worker side."""
-    from genre.dataset import discover, make_split
-    from genre.store import FeatureStore
-    from genre.train import train_model
-
-    job.set_phase("features")
-    df = discover(request.root)
-    if df.empty:
-        raise ValueError(f"no audio files in label folders under {request.root}")
-    built = FeatureStore().build(df["path"], request.config, n_jobs=n_jobs, progress=job.report_progress)
-    usable = df[df["path"].isin(built.features)].reset_index(drop=True)
-    usable.attrs = dict(df.attrs)
-    if usable.empty:
-        reason = built.failed[0][1] if built.failed else "unknown reason"
-        raise ValueError(f"no clip could be featurised (first failure: {reason})")
-    split = make_split(usable, request.split, valid_fraction=request.valid_fraction, seed=request.seed)
-    job.check_stop()
-    job.set_phase("training")
-    result = train_model(usable, built.features, split, request.config, request.spec,
-                         listener=job.report_epoch, stop=job.stop_event, seed=request.seed,
-                         data_info={"root": str(Path(request.root).resolve()), "n_clips": len(usable)})
-    return TrainOutcome(result, len(usable), built.failed)
-
-
-def start_training(job: Job, request: TrainRequest, *, n_jobs: int = -1) -> None:
-    """Start :func:`run_training` in ``job``'s thread (RuntimeError if it is running)."""
-    job.start(functools.partial(run_training, request=request, n_jobs=n_jobs), request=request,
-              total_epochs=request.spec.epochs)
-
-
-def save_trained(outcome: TrainOutcome, name: str, *, overwrite: bool = False) -> Path:
-    """Save a finished run as ``genre.models.MODELS_DIR / sanitize_name(name)`` (atomic);
-    ModelError if the name is unusable or taken and ``overwrite`` is False."""
-    target = models.MODELS_DIR / models.sanitize_name(name)
-    return models.save_model(outcome.result.keras_model, outcome.result.card, target, overwrite=overwrite)
+def when(timestamp: float | None, *, now: float | None = None) -> str:
+    """'14:02:31' today, '2026-11-30 14:02' on another day, '—' for None (local time)."""
+    if timestamp is None:
+        return "—"
+    today = time.strftime("%Y-%m-%d", time.localtime(now))
+    day = time.strftime("%Y-%m-%d", time.localtime(timestamp))
+    return time.strftime("%H:%M:%S" if day == today else "%Y-%m-%d %H:%M", time.localtime(timestamp))
 
 
 def feature_kinds() -> list[str]:

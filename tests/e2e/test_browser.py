@@ -10,6 +10,7 @@ import re
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
@@ -244,8 +245,8 @@ def _curve_points(page) -> int:
 
 def test_train_save_and_use_a_model(page, app, tmp_path):
     """8 epochs of an MLP on the tiny dataset: the live chart grows (also after a visit to
-    another page), the results show a confusion matrix, and the saved model can be picked in
-    the sidebar and predicts the tiny dataset's genres."""
+    another page), the results show a confusion matrix, Save refuses 'backbones' next to the
+    button, and the saved model can be picked in the sidebar and predicts the tiny dataset's genres."""
     start(page, app)
     go(page, "Train")
     epochs = page.locator('[data-testid="stNumberInput"]', has_text="Epochs").locator("input")
@@ -282,13 +283,23 @@ def test_train_save_and_use_a_model(page, app, tmp_path):
     assert confusion.count() == 1, "no confusion matrix"
     assert all(g in confusion.evaluate("e => e.textContent") for g in ("beats", "buzz", "tones"))
 
-    page.locator('[data-testid="stTextInput"]', has_text="Save as").locator("input").fill("e2e-mlp")
+    name = page.locator('[data-testid="stTextInput"]', has_text="Save as").locator("input")
+    name.fill("backbones")
+    name.press("Enter")
+    settle(page)
+    refusal = page.locator('[data-testid="stAlert"]', has_text="Cannot save as backbones")
+    assert refusal.count() == 1 and "MusiCNN weights" in refusal.inner_text()
+    assert page.get_by_role("button", name="Save", exact=True).is_disabled()
+    shot(page, "train-4-refused")
+    name.fill("e2e-mlp")
+    name.press("Enter")
+    settle(page)
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("Saved as e2e-mlp").wait_for()
     settle(page)
     assert (app.models_dir / "e2e-mlp" / "card.json").is_file()
     assert not (ROOT / "models" / "e2e-mlp").exists(), "the Train page saved into the project's models/"
-    shot(page, "train-4-saved")
+    shot(page, "train-5-saved")
 
     picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Model")
     picker.click()
@@ -296,7 +307,7 @@ def test_train_save_and_use_a_model(page, app, tmp_path):
     options.first.wait_for()
     names = [o.strip() for o in options.all_inner_texts()]
     assert "e2e-mlp" in names, f"the sidebar model picker lists {names}"
-    shot(page, "train-5-model-picker")
+    shot(page, "train-6-model-picker")
     options.filter(has_text="e2e-mlp").click()
     settle(page)
     go(page, "Predict")
@@ -305,7 +316,55 @@ def test_train_save_and_use_a_model(page, app, tmp_path):
     prediction(page, ["beats", "buzz", "tones"], timeout=FIRST_PREDICTION_S)
     settle(page)
     no_exception(page, "Predict with the new model")
-    shot(page, "train-6-predict-with-new-model")
+    shot(page, "train-7-predict-with-new-model")
+
+
+def test_a_run_reopened_in_a_second_browser_context(page, app, browser):
+    """A run started in one browser session is opened by its link (``?run=<id>``) in a second
+    browser context (another person, or the same one after closing the tab): it shows the live
+    curves there, Stop there ends it after the current epoch, and both sessions show the results."""
+    start(page, app)
+    go(page, "Train")
+    epochs = page.locator('[data-testid="stNumberInput"]', has_text="Epochs").locator("input")
+    epochs.fill("1000")  # the tiny dataset never early-stops: this run lasts until it is stopped
+    epochs.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function("() => new URL(location.href).searchParams.get('run')")
+    run_id = parse_qs(urlparse(page.url).query)["run"][0]
+    deadline = time.monotonic() + 150
+    while _curve_points(page) < 1:
+        assert time.monotonic() < deadline, "no epoch in 150 s"
+        page.wait_for_timeout(250)
+
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        other = context.new_page()
+        other.goto(f"{app.url}/train?run={run_id}")
+        page_title = other.locator("h1").first
+        page_title.wait_for()
+        assert "Train a model" in page_title.inner_text()
+        first_seen = -1
+        deadline = time.monotonic() + 60
+        while (points := _curve_points(other)) <= max(first_seen, 0):
+            assert time.monotonic() < deadline, f"the second session's chart did not grow ({points} points)"
+            first_seen = points if first_seen < 0 else first_seen
+            other.wait_for_timeout(300)
+        no_exception(other, "Train, second context")
+        assert other.get_by_text(f"Run {run_id}").count() >= 1
+        shot(other, "run-1-second-context-live")
+        other.get_by_role("button", name="Stop", exact=True).click()
+        for session in (other, page):  # the first session's live view notices the end by itself
+            session.get_by_role("heading", name="Results").wait_for(timeout=60_000)
+            settle(session)
+            no_exception(session, "Train results after a stop from another session")
+            assert session.get_by_text("stopped by you").count() == 1
+        assert parse_qs(urlparse(other.url).query)["run"] == [run_id]
+        assert _curve_points(page) == _curve_points(other) < 1000
+        shot(other, "run-2-second-context-stopped")
+        shot(page, "run-3-first-context-results")
+    finally:
+        context.close()
 
 
 # --- known problems: these fail today (xfail, strict); when one passes, remove its marker ----
