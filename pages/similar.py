@@ -135,7 +135,8 @@ def main() -> None:
         label = clips.loc[clips["path"] == clip.path, "label"].iloc[0]
         same = int((neighbours["label"] == label).sum())
         st.markdown(f"**{same} of {len(neighbours)}** nearest clips are {label} too.")
-    st.dataframe(neighbours[["label", "artist", "title", "similarity"]], hide_index=True,
+    shown = neighbours[["label", "artist", "title", "similarity"]].fillna({"artist": "", "title": ""})
+    st.dataframe(shown, hide_index=True,
                  column_config={"label": "genre", "similarity": st.column_config.ProgressColumn(
                      "similarity", min_value=0.0, max_value=1.0, format="%.2f")})
     _cards(neighbours)

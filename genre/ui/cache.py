@@ -24,7 +24,8 @@ import streamlit as st
 from genre import dataset as ds
 from genre.audio import AudioError, Decoded, decode
 from genre.features import FeatureConfig, Frames, extract
-from genre.models import CARD_FILE, DEFAULT_MODEL_DIR, LoadedModel, ModelError, load_model
+from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, LoadedModel, ModelCard, ModelError,
+                          check_model, load_model)
 from genre.pipeline import features_of
 from genre.predict import Prediction, predict_decoded
 from genre.ui import state
@@ -113,6 +114,16 @@ MODELS = ModelLRU(size=MAX_MODELS)
 """The server's loaded models, shared by every session and the warm-up thread."""
 
 
+def fallback_warning(err: ModelError | str) -> str:
+    """What every page says when the chosen model cannot be used."""
+    return f"{err} Using the shipped default model instead."
+
+
+def broken_default_error(err: ModelError | str) -> str:
+    """What every page says when the shipped default model cannot be used."""
+    return f"{err} Reinstall models/default (e.g. `git checkout models/default`)."
+
+
 def active_model() -> LoadedModel:
     """The model chosen in the sidebar (Keras is imported here). If it cannot be loaded, a
     warning says why and the shipped default is used; if that fails too, the page stops."""
@@ -122,10 +133,36 @@ def active_model() -> LoadedModel:
             return MODELS.get(path, mtime=card_mtime(path))
         except ModelError as err:
             if path == DEFAULT_MODEL_DIR:
-                st.error(f"{err} Reinstall models/default (e.g. `git checkout models/default`).")
+                st.error(broken_default_error(err))
                 st.stop()
-            st.warning(f"{err} Using the shipped default model instead.")
+            st.warning(fallback_warning(err))
             return MODELS.get(DEFAULT_MODEL_DIR, mtime=card_mtime(DEFAULT_MODEL_DIR))
+
+
+def _model_stamp(path: Path) -> tuple:
+    """(size, mtime) of a model directory's card and model file: changes when either is rewritten."""
+    stamp = []
+    for name in (CARD_FILE, MODEL_FILE):
+        try:
+            info = (path / name).stat()
+            stamp.append((info.st_size, info.st_mtime_ns))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _check_model(path: str, stamp: tuple) -> tuple[ModelCard | None, str | None]:
+    try:
+        return check_model(path), None
+    except ModelError as err:
+        return None, str(err)
+
+
+def checked_model(path: Path) -> tuple[ModelCard | None, str | None]:
+    """``(card, None)`` if ``genre.models.check_model`` finds the model directory usable (no
+    TensorFlow needed), else ``(None, the reason)``; cached until its files change."""
+    return _check_model(str(path), _model_stamp(Path(path)))
 
 
 def _tree_stamp(root: Path, depth: int = 3) -> tuple:
@@ -167,12 +204,14 @@ def dataset() -> pd.DataFrame | None:
 @dataclass
 class Analysis:
     """A prediction of one clip and what to show beside it: ``frames`` holds the log-mel
-    spectrogram of its first ``VIEW_SECONDS`` s; ``model``/``config`` name what predicted it."""
+    spectrogram of its first ``VIEW_SECONDS`` s; ``model``/``config`` name what predicted it,
+    ``card`` is that model's card (its split names the clips it was trained on)."""
 
     prediction: Prediction
     frames: Frames
     model: str
     config: FeatureConfig
+    card: ModelCard
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -183,7 +222,7 @@ def _analyse(key: str, model_path: str, mtime: float, _data: bytes, _name: str) 
     prediction = predict_decoded(model, decoded, name=_name)
     view = decoded.y[: int(VIEW_SECONDS * decoded.sr)]
     frames = extract(view, FeatureConfig(sr=decoded.sr, groups=("mel",)))
-    return Analysis(prediction, frames, model.name, config)
+    return Analysis(prediction, frames, model.name, config, model.card)
 
 
 def predict_bytes(data: bytes, *, name: str) -> Analysis | None:

@@ -121,14 +121,15 @@ def _playable(data: bytes, name: str) -> tuple[bytes | np.ndarray, str, int | No
     return decode(data, sr=PLAYBACK_RATE, name=name).y, "audio/wav", PLAYBACK_RATE
 
 
-def play(clip: Clip) -> None:
-    """An audio player for a clip's bytes (an error message instead if it cannot be decoded)."""
+def play(clip: Clip, *, autoplay: bool = False) -> None:
+    """An audio player for a clip's bytes (an error message instead if it cannot be decoded);
+    with ``autoplay`` it starts playing as soon as it is shown."""
     try:
         data, mime, rate = _playable(clip.data, clip.name)
     except AudioError as err:
         st.error(f"Cannot play {clip.name}: {err}")
         return
-    st.audio(data, format=mime, sample_rate=rate)
+    st.audio(data, format=mime, sample_rate=rate, autoplay=autoplay)
 
 
 def decode_info(decoded: Decoded) -> None:
