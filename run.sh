@@ -29,7 +29,7 @@ setup() {
 }
 
 case "${1:-app}" in
-  app)   setup; exec .venv/bin/streamlit run streamlit_app.py ;;
+  app)   setup; shift || true; exec .venv/bin/python -m genre.ui.serve "$@" ;;  # GENRE_DEV=1: rerun on save
   test)  setup --with-browser; shift || true; exec .venv/bin/python -m pytest "$@" ;;
   setup) shift || true; setup "$@" ;;
   *)     echo "usage: ./run.sh [app|test|setup [--with-browser]]" >&2; exit 2 ;;

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from genre import backbones
-from genre.models import ModelError, read_card
+from genre.models import DEFAULT_MODEL_DIR
 from genre.ui import cache, navigation, state, widgets
 
 ROOT = Path(__file__).resolve().parent
@@ -25,12 +25,19 @@ PAGES = (
 
 
 def _model_card() -> None:
-    path = state.active_model_dir()
-    st.subheader(f"Model · {path.name}")
-    try:
-        card = read_card(path)
-    except ModelError as err:
-        st.error(f"{err} Pick another model in the sidebar; predictions fall back to the default model.")
+    """The active model's card, after a cheap check that it loads (the zip and its config
+    against the card, no TensorFlow); for a broken model, the Predict page's warning and the
+    default model's card, since that is what predictions then use."""
+    path, heading = state.active_model_dir(), ""
+    card, problem = cache.checked_model(path)
+    if problem and path != DEFAULT_MODEL_DIR:
+        st.subheader(f"Model · {path.name}")
+        st.warning(cache.fallback_warning(problem))
+        path, heading = DEFAULT_MODEL_DIR, " (used instead)"
+        card, problem = cache.checked_model(path)
+    st.subheader(f"Model · {path.name}{heading}")
+    if problem:
+        st.error(cache.broken_default_error(problem))
         return
     validation = card.metrics.get("validation") or {}
     cv = card.metrics.get("cross_validation") or {}

@@ -1,15 +1,16 @@
-"""Command line: ``python -m genre extract|train|evaluate|predict ...`` (see ``--help``).
+"""Command line: ``python -m genre extract|train|evaluate|predict|similar ...`` (see ``--help``).
 
-Bad input ends with exit code 2 and one line on stderr, never a traceback.
+Bad input ends with exit code 2 and one line on stderr, never a traceback. ``--cluster`` runs the
+batch work of extract, evaluate, predict and similar on Dask (``genre.engine``).
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from genre import backbones
@@ -36,21 +37,27 @@ def _feature_kind(text: str) -> str:
 
 
 def _progress(desc: str):
+    """A tqdm bar on stderr (clips/s and ETA) fed by ``progress(done, total, path)`` calls."""
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit="clip", file=sys.stderr, disable=None)
+    bar = tqdm(total=0, desc=desc, unit="clip", file=sys.stderr, disable=None, smoothing=0.1)
 
     def update(done: int, total: int, _path: str) -> None:
         bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)
         if done == total:
             bar.close()
 
     return update
 
 
-def _build(args, config: FeatureConfig):
+def _engine(args):
+    from genre.engine import open_engine
+
+    return open_engine(cluster=args.cluster, n_jobs=args.jobs)
+
+
+def _build(args, config: FeatureConfig, *, keep: bool = True):
     from genre.dataset import discover
     from genre.store import FeatureStore
 
@@ -59,7 +66,15 @@ def _build(args, config: FeatureConfig):
         print(f"ignored {rel}: {reason}", file=sys.stderr)
     if df.empty:
         raise ValueError(f"no audio files in label folders under {args.dir}")
-    result = FeatureStore().build(df["path"], config, n_jobs=args.jobs, progress=_progress("features"))
+    paths = [os.path.abspath(p) for p in df["path"]] if args.cluster else df["path"].tolist()
+    with _engine(args) as engine:
+        result = FeatureStore().build(paths, config, engine=engine, keep=keep, batch_size=args.files_per_task,
+                                      progress=_progress("features"))
+    if args.cluster:  # back to the paths as discovered
+        as_found = dict(zip(paths, df["path"]))
+        result.features = {as_found[p]: f for p, f in result.features.items()}
+        result.failed = [(as_found[p], reason) for p, reason in result.failed]
+        result.available = [as_found[p] for p in result.available]
     for path, reason in result.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     return df, result
@@ -67,8 +82,8 @@ def _build(args, config: FeatureConfig):
 
 def cmd_extract(args) -> int:
     config = _config(args)
-    df, result = _build(args, config)
-    print(f"{len(result.features)} clips in the feature store ({result.computed} computed now, "
+    df, result = _build(args, config, keep=False)
+    print(f"{len(result.available)} clips in the feature store ({result.computed} computed now, "
           f"{len(df) - result.computed - len(result.failed)} cached), {len(result.failed)} skipped")
     return 0
 
@@ -112,7 +127,7 @@ def cmd_evaluate(args) -> int:
 
     model = load_model(args.model)
     unknown = unknown_labels(model.labels, discover(args.dir)["label"])  # before extracting anything
-    df, result = _build(args, model.card.config)
+    df, result = _build(args, model.card.config)  # features in this process: the head is fast
     if unknown:
         print(f"note: {model.name} was not trained on {', '.join(unknown)}; those clips are left out", file=sys.stderr)
     seen = set(model.card.split.get("train_clip_ids", []))
@@ -133,56 +148,113 @@ def cmd_evaluate(args) -> int:
 def _audio_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    from genre.dataset import AUDIO_EXTENSIONS  # pandas + scikit-learn: only for folders
+    from genre.dataset import AUDIO_EXTENSIONS
 
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                      and not p.name.startswith("."))
     raise FileNotFoundError(f"{path} does not exist")
 
 
-def cmd_predict(args) -> int:
-    from genre.audio import decode, ensure_audible
-    from genre.models import load_model, read_card
-    from genre.backbones.embeddings import top_tags
-    from genre.predict import predict_decoded
-
-    single = Path(args.path).is_file()
-    files = _audio_files(Path(args.path))
+def _some_audio_files(path: Path) -> list[Path]:
+    files = _audio_files(path)
     if not files:
         from genre.dataset import AUDIO_EXTENSIONS
 
-        raise ValueError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {args.path}")
+        raise ValueError(f"no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) under {path}")
+    return files
+
+
+def cmd_predict(args) -> int:
+    from genre.batch import PredictedFile, PredictionTable, predict_batch
+    from genre.engine import LocalEngine, batches_of
+    from genre.models import read_card
+    from genre.store import FeatureStore
+
+    if args.csv and args.parquet:
+        raise ValueError("choose one output: --csv or --parquet")
+    if args.dry_run and not args.write_tags:
+        raise ValueError("--dry-run shows what --write-tags would change; pass both")
+    single = Path(args.path).is_file()
+    files = _some_audio_files(Path(args.path))
     card = read_card(args.model)  # JSON only: unusable audio is reported before TensorFlow loads
-    model, rows, failed = None, [], 0
-    for path in files:
+    output = args.csv or args.parquet
+    table = PredictionTable(output, labels=card.labels) if output else None
+    shown = {os.path.abspath(f): str(f) for f in files}  # workers get absolute paths, output shows them as found
+    todo = [full for full, as_found in shown.items() if not table or as_found not in table.done]
+    if table and len(todo) < len(files):
+        print(f"{len(files) - len(todo)} of {len(files)} files are already in {output}; predicting the other "
+              f"{len(todo)}", file=sys.stderr)
+    classified, failed = 0, 0
+    progress = _progress("predict")
+    try:
+        with _engine(args) as engine:
+            here = isinstance(engine, LocalEngine)  # joblib: a file per task, so rows stream file by file
+            batches = batches_of(todo, workers=engine.workers, size=args.files_per_task or (1 if here else None))
+            jobs = engine.run(predict_batch, batches, model_dir=str(Path(args.model).resolve()),
+                              store_root=str(FeatureStore().root.resolve()))
+            for batch, rows, error in jobs:
+                if rows is None:  # the whole batch failed (its worker died on every try)
+                    rows = [PredictedFile(path, error=f"{Path(path).name}: {error}") for path in batch]
+                for row in rows:
+                    row = replace(row, path=shown[row.path])
+                    if row.error:
+                        if single:
+                            raise AudioError(row.error)  # one file: its message is the one error line
+                        failed += 1
+                        print(f"skipped {row.path}: {row.error}", file=sys.stderr)
+                    else:
+                        classified += 1
+                        _show(row, table, args)
+                    progress(classified + failed, len(todo), row.path)
+    finally:
+        if table:
+            table.close()
+    if table:
+        table.finish()
+    if todo and not classified and len(todo) == len(files):  # a resumed run whose output has rows is fine
+        raise AudioError(f"none of the {len(todo)} files could be classified")
+    return 0
+
+
+def _show(row, table, args) -> None:
+    """Print a prediction, append it to the output table and (``--write-tags``) tag the file."""
+    if row.is_music is False:
+        note = f"\tnot music (sounds like: {row.sounds_like or 'no sound class in particular'})"
+    else:
+        note = "\t(not sure)" if row.unsure else ""
+    print(f"{row.path}\t{row.genre}\t{row.probability:.3f}{note}"
+          + (f"\ttags: {', '.join(row.tags)}" if row.tags else ""), flush=True)
+    if table:
+        table.write(row)
+    if args.write_tags:
+        from genre.tags import TagError, set_genre
+
         try:
-            decoded = decode(path, sr=card.config.sr)
-            ensure_audible(decoded.y, name=path.name)
-            if model is None:
-                model = load_model(args.model)
-            pred = predict_decoded(model, decoded, name=path.name)
-        except AudioError as err:
-            if single:
-                raise  # one file: its message is the one error line
-            failed += 1
-            print(f"skipped {path}: {err}", file=sys.stderr)
-            continue
-        tags = ", ".join(tag for tag, _ in top_tags(pred.features, card.config, k=3))
-        verdict = pred.verdict
-        notes = [] if verdict is None or verdict.is_music else [verdict.summary]
-        notes += ["(not sure)"] if pred.unsure and not notes else []
-        print(f"{path}\t{pred.genre}\t{pred.confidence:.3f}" + "".join(f"\t{n}" for n in notes)
-              + (f"\ttags: {tags}" if tags else ""))
-        music = ["", ""] if verdict is None else [f"{verdict.music:.4f}", "true" if verdict.is_music else "false"]
-        rows.append([str(path), pred.genre, f"{pred.confidence:.4f}", *music, *(f"{p:.4f}" for p in pred.probs)])
-    if args.csv:
-        with open(args.csv, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "genre", "probability", "music", "is_music",
-                             *(f"p_{lab}" for lab in card.labels)])
-            writer.writerows(rows)
-    if not rows:
-        raise AudioError(f"none of the {len(files)} files could be classified")
+            print(set_genre(row.path, row.genre, dry_run=args.dry_run).describe(dry_run=args.dry_run), file=sys.stderr)
+        except TagError as err:
+            print(f"not tagged {row.path}: {err}", file=sys.stderr)
+
+
+def cmd_similar(args) -> int:
+    from genre.models import read_card
+    from genre.similar import CollectionIndex
+
+    config = read_card(args.model).config
+    if args.k < 1:
+        raise ValueError("-k must be at least 1")
+    query = Path(args.file)
+    if not query.is_file():
+        raise FileNotFoundError(f"{query} does not exist")
+    files = _some_audio_files(Path(args.index))
+    with _engine(args) as engine:
+        index = CollectionIndex.update(args.index, files, config, engine=engine, batch_size=args.files_per_task,
+                                       progress=_progress("index"))
+    for path, reason in index.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    hits = index.similar_to_file(query, k=args.k)
+    for rank, (path, similarity) in enumerate(hits, start=1):
+        print(f"{rank}\t{similarity:.3f}\t{path}")
     return 0
 
 
@@ -191,9 +263,18 @@ def parser() -> argparse.ArgumentParser:
                                 "extract features, train, evaluate and predict.")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def engine_args(sp, *, jobs: int = -1):
+        sp.add_argument("--jobs", type=int, default=jobs, help="parallel processes on this machine without "
+                        f"--cluster (default: {'all cores' if jobs == -1 else jobs})")
+        sp.add_argument("--cluster", nargs="?", const="env", metavar="local[:N]|tcp://HOST:8786",
+                        help="run on Dask: a LocalCluster of N worker processes (default all cores) or a running "
+                        "scheduler; alone, $GENRE_DASK_SCHEDULER. Needs dask[distributed] (requirements-cluster.txt)")
+        sp.add_argument("--files-per-task", type=int, default=None,
+                        help="files per task sent to a worker (default: about 8 tasks per worker, at most 16 files)")
+
     def dataset_args(sp):
         sp.add_argument("dir", help="dataset folder: one sub-folder of clips per genre (GTZAN layout)")
-        sp.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
+        engine_args(sp)
 
     def feature_args(sp):
         sp.add_argument("--features", default=backbones.HANDCRAFTED, type=_feature_kind,
@@ -235,9 +316,23 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("predict", help="genre of an audio file or of every audio file in a folder")
     sp.add_argument("path", help="audio file or folder (searched recursively)")
     sp.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="model directory (default: shipped model)")
-    sp.add_argument("--csv", help="write path, genre, probability, music (0-1), is_music (true/false) and "
-                                  "p_<label> columns here (music columns blank if no verdict could be had)")
+    sp.add_argument("--csv", help="write path, genre, probability, [music, is_music,] p_<label> columns here, "
+                    "row by row; an existing file is resumed (its files are not predicted again)")
+    sp.add_argument("--parquet", help="the same columns as a Parquet file (resumable through <file>.partial.csv)")
+    sp.add_argument("--write-tags", action="store_true",
+                    help="write the predicted genre into each file's own genre tag (ID3 TCON, MP4 ©gen, Vorbis GENRE)")
+    sp.add_argument("--dry-run", action="store_true", help="with --write-tags: only show what would change")
+    engine_args(sp, jobs=1)
     sp.set_defaults(func=cmd_predict)
+
+    sp = sub.add_parser("similar", help="the tracks of a collection most similar to an audio file")
+    sp.add_argument("file", help="the audio file to find neighbours of")
+    sp.add_argument("--index", required=True, metavar="DIR",
+                    help="collection folder (searched recursively); its index is built or updated in the feature store")
+    sp.add_argument("-k", type=int, default=10, help="how many neighbours (default 10)")
+    sp.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="whose features to compare (default: shipped model)")
+    engine_args(sp)
+    sp.set_defaults(func=cmd_similar)
     return p
 
 

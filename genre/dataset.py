@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-AUDIO_EXTENSIONS = {".wav", ".au", ".ogg", ".oga", ".opus", ".flac", ".mp3", ".aiff", ".aif"}
+from genre.audio import UPLOAD_EXTENSIONS
+
+AUDIO_EXTENSIONS = {f".{ext}" for ext in UPLOAD_EXTENSIONS}
+"""Every extension whose audio decodes (``genre.audio``)."""
 METADATA_FILENAMES = ("GTZANindex.txt",)
 COLUMNS = ["path", "label", "clip_id", "artist", "title"]
 
@@ -188,15 +191,15 @@ def make_split(df: pd.DataFrame, kind: str, *, valid_fraction: float = 0.2, seed
 
 def audio_info(paths) -> pd.DataFrame:
     """Header facts of audio files, without decoding them: DataFrame(path, seconds, samplerate,
-    channels, format, error), one row per path; a file soundfile cannot open has NaN numbers
+    channels, format, error), one row per path; a file that cannot be opened has NaN numbers
     and the reason in ``error`` (missing otherwise)."""
-    import soundfile as sf
+    from genre.audio import AudioError, probe
 
     rows = []
     for path in paths:
         try:
-            info = sf.info(str(path))
-            rows.append((str(path), float(info.duration), info.samplerate, info.channels, info.format, None))
-        except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
+            info = probe(path)
+            rows.append((str(path), info.seconds, info.samplerate, info.channels, info.format, None))
+        except (AudioError, OSError) as err:
             rows.append((str(path), np.nan, np.nan, np.nan, None, str(err) or type(err).__name__))
     return pd.DataFrame(rows, columns=["path", "seconds", "samplerate", "channels", "format", "error"])

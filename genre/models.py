@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genre import keras_file
 from genre.features import FeatureConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -338,14 +339,26 @@ def read_card(path: str | Path) -> ModelCard:
     return ModelCard.from_json(text, where=path.name)
 
 
-def load_model(path: str | Path = DEFAULT_MODEL_DIR) -> LoadedModel:
-    """Load a model directory with Keras ``safe_mode=True``; raises ModelError with a clear
-    message for a missing, truncated or foreign model or an unusable card."""
+def check_model(path: str | Path) -> ModelCard:
+    """The card of a model directory once a cheap look inside its ``model.keras`` (zip
+    integrity, inputs and outputs against the card; :mod:`genre.keras_file`, no TensorFlow)
+    finds no fault; raises ModelError with the messages :func:`load_model` gives."""
     path = Path(path)
     card = read_card(path)
+    n_features = len(card.feature_names) if card.input == "rows" and card.feature_names else None
+    reason = keras_file.problem(path / MODEL_FILE, n_labels=len(card.labels), n_features=n_features)
+    if reason:
+        raise ModelError(f"{path.name}: {reason}")
+    return card
+
+
+def load_model(path: str | Path = DEFAULT_MODEL_DIR) -> LoadedModel:
+    """Load a model directory with Keras ``safe_mode=True``; raises ModelError with a clear
+    message for a missing, truncated or foreign model or an unusable card (most of them found by
+    :func:`check_model` before Keras is imported)."""
+    path = Path(path)
+    card = check_model(path)
     model_file = path / MODEL_FILE
-    if not model_file.is_file():
-        raise ModelError(f"{path.name}: model.keras is missing.")
     import keras
 
     try:

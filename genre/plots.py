@@ -6,6 +6,7 @@ along time to at most ``max_columns`` columns so a figure stays light in the bro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import plotly.colors
@@ -75,74 +76,196 @@ def segment_timeline(segment_probs: np.ndarray, starts: np.ndarray, labels: Sequ
     return fig
 
 
-def _mel_ticks(n_mels: int, sr: int) -> tuple[list[int], list[str]]:
-    """Band indices and their centre frequencies as readable tick labels."""
+def _hz(f: float) -> str:
+    """'86 Hz', '1.2 kHz', '11 kHz'."""
+    if f < 1000:
+        return f"{f:.0f} Hz"
+    return f"{f / 1000:.1f} kHz" if f < 10_000 else f"{f / 1000:.0f} kHz"
+
+
+def mel_band_names(n_mels: int, sr: int) -> list[str]:
+    """Centre frequency of each band of librosa's mel filter bank (0 Hz to sr/2, Slaney) as a
+    unique name ('86 Hz', '1234 Hz'): the y categories of mel spectrograms, shown on hover."""
     import librosa
 
     freqs = librosa.mel_frequencies(n_mels=n_mels + 2, fmax=sr / 2)[1:-1]
-    picks = np.linspace(0, n_mels - 1, 6).round().astype(int)
-    return picks.tolist(), [f"{freqs[i] / 1000:.1f}k" if freqs[i] >= 1000 else f"{freqs[i]:.0f}" for i in picks]
+    names = [f"{f:.0f} Hz" for f in freqs]
+    return names if len(set(names)) == len(names) else [f"{f:.2f} Hz" for f in freqs]
+
+
+def contrast_band_names(n_rows: int, sr: int, *, fmin: float = 200.0) -> list[str]:
+    """Octave bands of spectral contrast (librosa's: below ``fmin``, then octaves up to sr/2)."""
+    edges = [0.0, *(fmin * 2.0 ** np.arange(n_rows - 1)), sr / 2]
+    return [f"{_hz(lo).replace(' Hz', '').replace(' kHz', 'k')}–{_hz(hi)}" if lo else f"< {_hz(hi)}"
+            for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def _category_ticks(names: Sequence[str], n: int = 6, *, hz: bool = False) -> dict:
+    """About ``n`` evenly spaced ticks on a categorical axis of ``names`` (``hz``: the names are
+    'NNN Hz', shown shorter: '86', '1.2k')."""
+    picks = sorted(set(np.linspace(0, len(names) - 1, n).round().astype(int).tolist()))
+    text = [names[i] for i in picks]
+    if hz:
+        text = [_hz(float(t.split()[0])).replace(" kHz", "k").replace(" Hz", "") for t in text]
+    return dict(tickvals=[names[i] for i in picks], ticktext=text)
 
 
 def mel_spectrogram(log_mel: np.ndarray, *, sr: int, hop_length: int, height: int = 320) -> go.Figure:
-    """Log-mel spectrogram (n_mels, n_frames) in dB: x = time (s), y = mel band (Hz ticks)."""
+    """Log-mel spectrogram (n_mels, n_frames) in dB: x = time (s), y = mel band named by its
+    centre frequency (hover shows Hz), colour = dB."""
     pooled, factor = pool_columns(log_mel)
     times = np.arange(pooled.shape[1]) * factor * hop_length / sr
-    tickvals, ticktext = _mel_ticks(log_mel.shape[0], sr)
-    fig = go.Figure(go.Heatmap(z=pooled, x=times, colorscale=_HEAT, colorbar=dict(title="dB"),
-                               hovertemplate="%{x:.2f} s · band %{y}: %{z:.0f} dB<extra></extra>"))
+    names = mel_band_names(log_mel.shape[0], sr)
+    fig = go.Figure(go.Heatmap(z=pooled, x=times, y=names, colorscale=_HEAT, colorbar=dict(title="dB"),
+                               hovertemplate="%{x:.2f} s · %{y}: %{z:.0f} dB<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(title="time (s)"),
-                      yaxis=dict(title="Hz", tickvals=tickvals, ticktext=ticktext))
+                      yaxis=dict(title="Hz", type="category", **_category_ticks(names, hz=True)))
     return fig
 
 
 FEATURE_ROWS = ("waveform", "mel", "mfcc", "chroma", "tonnetz", "contrast")
-_ROW_WEIGHTS = {"waveform": 0.7, "mel": 1.3, "mfcc": 1.0, "chroma": 0.9, "tonnetz": 0.6, "contrast": 0.6}
+ARRANGEMENTS = ("stacked", "columns")
+_ROW_PIXELS = {"waveform": 110, "mel": 210, "mfcc": 150, "chroma": 150, "tonnetz": 110, "contrast": 120}
+_GAP_PIXELS = 42
+_HEADER_PIXELS = 26
+"""Height of the clip names above the columns (side by side)."""
 _PITCHES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-_TONNETZ = ["5th x", "5th y", "m3 x", "m3 y", "M3 x", "M3 y"]
+_TONNETZ = ["fifth x", "fifth y", "minor 3rd x", "minor 3rd y", "major 3rd x", "major 3rd y"]
+"""librosa.feature.tonnetz's six dimensions, in its order."""
+_BEAT = "#ff7f0e"
+"""Beat lines: plotly's orange, opaque, so they stay orange (not pink) over white and dark."""
+_Y_TITLES = {"waveform": "amplitude", "mel": "Hz", "mfcc": "MFCC index", "chroma": "pitch class",
+             "tonnetz": "dimension", "contrast": "band (Hz)"}
+_COLOUR_TITLES = {"mel": "dB", "mfcc": "value", "chroma": "of max", "tonnetz": "coord.", "contrast": "dB"}
+_HOVER = {
+    "mel": "%{x:.2f} s · %{y}: %{z:.0f} dB",
+    "mfcc": "%{x:.2f} s · MFCC %{y}: %{z:.1f}",
+    "chroma": "%{x:.2f} s · %{y}: %{z:.2f} of the loudest pitch class",
+    "tonnetz": "%{x:.2f} s · %{y}: %{z:.2f}",
+    "contrast": "%{x:.2f} s · %{y}: %{z:.1f} dB peak over valley",
+}
 
 
-def feature_panel(y: np.ndarray, sr: int, matrices: Mapping[str, np.ndarray], *, hop_length: int,
-                  beat_times: np.ndarray | None = None, titles: Mapping[str, str] | None = None,
-                  x_max: float | None = None, height: int = 1100) -> go.Figure:
-    """Stacked frame-level features on one shared time axis (s).
+class PanelClip(NamedTuple):
+    """One clip of :func:`feature_panel`: mono waveform ``y`` (n_samples,) at ``sr`` Hz, its
+    frame-level ``matrices`` ('mel' in dB, 'mfcc', 'chroma' 0-1, 'tonnetz', 'contrast' in dB;
+    each (rows, n_frames) at ``hop_length`` samples), beat times (s) and a short ``name`` ('A')."""
 
-    ``y``: mono waveform (n_samples,) at ``sr`` Hz; ``matrices``: 'mel' (dB), 'mfcc', 'chroma',
-    'tonnetz', 'contrast', each (rows, n_frames) at ``hop_length``; ``beat_times`` (s) become
-    vertical lines across every row; ``x_max`` fixes the time range (to align two panels).
+    y: np.ndarray
+    sr: int
+    matrices: Mapping[str, np.ndarray]
+    hop_length: int
+    beat_times: np.ndarray
+    name: str = ""
+
+
+def _y_categories(view: str, rows: int, sr: int) -> list[str] | None:
+    """Names of a view's rows (its y categories), or None for a numeric axis (MFCC index)."""
+    if view == "mel":
+        return mel_band_names(rows, sr)
+    if view == "contrast":
+        return contrast_band_names(rows, sr)
+    return {"chroma": _PITCHES, "tonnetz": _TONNETZ}.get(view, [])[:rows] or None
+
+
+def _colour_range(view: str, matrices: Sequence[np.ndarray]) -> dict:
+    """One colour scale for a view across clips, so A and B read alike: dB views span the top
+    80 dB, MFCC (leaving out MFCC 0, the loudness, which would flatten the rest) and contrast
+    the 1st-99th percentile, chroma 0-1, tonnetz symmetric around 0."""
+    values = np.concatenate([np.ravel(m) for m in matrices])
+    if view == "chroma":
+        return dict(zmin=0.0, zmax=1.0, colorscale="Viridis")
+    if view == "tonnetz":
+        top = float(np.percentile(np.abs(values), 99)) or 1.0
+        return dict(zmin=-top, zmax=top, zmid=0.0, colorscale="RdBu_r")
+    if view == "mel":
+        top = float(values.max())
+        return dict(zmin=max(float(values.min()), top - 80.0), zmax=top, colorscale=_HEAT)
+    if view == "mfcc":  # MFCC 0 (overall loudness) dwarfs the others: it saturates instead
+        values = np.concatenate([np.ravel(m[1:]) for m in matrices]) if matrices[0].shape[0] > 1 else values
+    low, high = np.percentile(values, [1, 99])
+    return dict(zmin=float(low), zmax=float(high) if high > low else float(low) + 1.0, colorscale="Viridis")
+
+
+def feature_panel(clips: Sequence[PanelClip], *, arrangement: str = "stacked",
+                  titles: Mapping[str, str] | None = None) -> go.Figure:
+    """Waveform, mel spectrogram, MFCC, chroma, tonnetz and spectral contrast of one or more
+    clips in one figure on one time axis (s; zooming one row zooms all).
+
+    ``arrangement`` 'stacked' puts each clip's row of a view under the previous clip's (full
+    width each, labelled with the clip's ``name``); 'columns' puts the clips side by side. Each
+    view has its title (``titles``), y units (Hz, pitch class, MFCC index, tonnetz dimension),
+    hover in those units and one colour bar shared by the clips; each clip's beats are orange
+    lines across its rows. Rows of different clips always line up.
     """
-    rows = [r for r in FEATURE_ROWS if r == "waveform" or r in matrices]
+    if arrangement not in ARRANGEMENTS:
+        raise ValueError(f"unknown arrangement {arrangement!r}; use one of {ARRANGEMENTS}")
+    if not clips:
+        raise ValueError("feature_panel needs at least one clip")
     titles = titles or {}
-    weights = [_ROW_WEIGHTS[r] for r in rows]
-    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.045,
-                        row_heights=[w / sum(weights) for w in weights],
-                        subplot_titles=[titles.get(r, r) for r in rows])
-    for i, name in enumerate(rows, start=1):
-        if name == "waveform":
-            t, lo, hi = envelope(y, sr)
-            fig.add_trace(go.Scatter(x=t, y=hi, mode="lines", line=dict(width=0.5, color=_MUTED),
-                                     hoverinfo="skip", showlegend=False), row=i, col=1)
-            fig.add_trace(go.Scatter(x=t, y=lo, mode="lines", line=dict(width=0.5, color=_MUTED), fill="tonexty",
-                                     hoverinfo="skip", showlegend=False), row=i, col=1)
-            continue
-        pooled, factor = pool_columns(matrices[name])
-        times = np.arange(pooled.shape[1]) * factor * hop_length / sr
-        labels = {"chroma": _PITCHES, "tonnetz": _TONNETZ}.get(name)
-        ys = labels[: pooled.shape[0]] if labels else None
-        fig.add_trace(go.Heatmap(z=pooled, x=times, y=ys, colorscale=_HEAT if name == "mel" else "Viridis",
-                                 showscale=False, hovertemplate="%{x:.2f} s · %{y}: %{z:.2f}<extra></extra>"),
-                      row=i, col=1)
-        if name == "mel":
-            tickvals, ticktext = _mel_ticks(pooled.shape[0], sr)
-            fig.update_yaxes(tickvals=tickvals, ticktext=ticktext, row=i, col=1)
-    for t in [] if beat_times is None else np.asarray(beat_times, dtype=float):
-        fig.add_shape(type="line", x0=t, x1=t, xref="x", y0=0, y1=1, yref="paper",
-                      line=dict(color="rgba(228,87,46,0.35)", width=1))
-    x_max = x_max if x_max is not None else len(y) / sr
+    views = [v for v in FEATURE_ROWS if v == "waveform" or all(v in c.matrices for c in clips)]
+    n = len(clips)
+    stacked = arrangement == "stacked"
+    shape = (len(views) * n, 1) if stacked else (len(views), n)
+    cell = (lambda v, j: (v * n + j + 1, 1)) if stacked else (lambda v, j: (v + 1, j + 1))
+    pixels = [_ROW_PIXELS[v] for v in views for _ in range(n if stacked else 1)]
+    plot_height = sum(pixels) + _GAP_PIXELS * (len(pixels) - 1)
+    fig = make_subplots(rows=shape[0], cols=shape[1], shared_xaxes="all", row_heights=pixels,
+                        vertical_spacing=_GAP_PIXELS / plot_height, horizontal_spacing=0.05)
+    x_max = max(len(c.y) / c.sr for c in clips)
+    amplitude = max(float(np.max(np.abs(c.y))) if len(c.y) else 0.0 for c in clips) or 1.0
+    beats: list[dict] = []  # added at once: fig.add_shape per line takes milliseconds each
+    for v, view in enumerate(views):
+        top = fig.get_subplot(cell(v, 0)[0], 1).yaxis.domain[1]
+        bottom = fig.get_subplot(cell(v, n - 1)[0], 1).yaxis.domain[0]
+        fig.add_annotation(text=titles.get(view, view), x=0.5, xref="paper", y=top, yref="paper", yanchor="bottom",
+                           showarrow=False, font_size=12)
+        pooled = [pool_columns(c.matrices[view]) if view != "waveform" else (None, 1) for c in clips]
+        colours = {}
+        if view != "waveform":
+            colours = {**_colour_range(view, [p for p, _ in pooled]),
+                       "colorbar": dict(title=dict(text=_COLOUR_TITLES[view], side="right"), x=1.01, xanchor="left",
+                                        y=(top + bottom) / 2, yanchor="middle", len=top - bottom, lenmode="fraction",
+                                        thickness=12)}
+        for j, (clip, (matrix, factor)) in enumerate(zip(clips, pooled)):
+            row, col = cell(v, j)
+            if view == "waveform":
+                t, lo, hi = envelope(clip.y, clip.sr)
+                for edge, fill in ((hi, None), (lo, "tonexty")):
+                    fig.add_trace(go.Scatter(x=t, y=edge, mode="lines", line=dict(width=0.5, color=_MUTED), fill=fill,
+                                             hoverinfo="skip", showlegend=False), row=row, col=col)
+                fig.update_yaxes(range=[-amplitude * 1.05, amplitude * 1.05], row=row, col=col)
+            else:
+                names = _y_categories(view, matrix.shape[0], clip.sr)
+                times = np.arange(matrix.shape[1]) * factor * clip.hop_length / clip.sr
+                fig.add_trace(go.Heatmap(z=matrix, x=times, y=names, **colours, showscale=j == n - 1,
+                                         hovertemplate=_HOVER[view] + "<extra>" + clip.name + "</extra>"),
+                              row=row, col=col)
+                if names:
+                    ticks = _category_ticks(names, 6, hz=True) if view == "mel" else _category_ticks(names, 12)
+                    fig.update_yaxes(type="category", **ticks, row=row, col=col)
+            y_title = _Y_TITLES[view] if col == 1 else None
+            if stacked and n > 1 and clip.name:
+                y_title = f"<b>{clip.name}</b> · {_Y_TITLES[view]}"
+            fig.update_yaxes(title_text=y_title, title_font_size=11, showticklabels=col == 1 or stacked,
+                             row=row, col=col)
+            yaxis = fig.get_subplot(row, col).yaxis.plotly_name.replace("axis", "")
+            xaxis = fig.get_subplot(row, col).xaxis.plotly_name.replace("axis", "")
+            beats += [dict(type="line", x0=t, x1=t, xref=xaxis, y0=0, y1=1, yref=f"{yaxis} domain",
+                           line=dict(color=_BEAT, width=1), opacity=0.75, layer="above")
+                      for t in np.asarray(clip.beat_times, dtype=float).tolist()]
+    if not stacked and n > 1:
+        for j, clip in enumerate(clips):
+            x_domain = fig.get_subplot(1, j + 1).xaxis.domain
+            fig.add_annotation(text=f"<b>{clip.name}</b>", x=sum(x_domain) / 2, xref="paper", y=1, yref="paper",
+                               yanchor="bottom", yshift=_HEADER_PIXELS, showarrow=False, font_size=14)
+    fig.update_layout(shapes=beats)
     fig.update_xaxes(range=[0, x_max])
-    fig.update_xaxes(title_text="time (s)", row=len(rows), col=1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
-    fig.update_annotations(font_size=12)
+    for col in range(1, shape[1] + 1):
+        fig.update_xaxes(title_text="time (s)", row=shape[0], col=col)
+    top_margin = 30 + (_HEADER_PIXELS + 20 if not stacked and n > 1 else 0)
+    fig.update_layout(height=plot_height + top_margin + 50, margin=dict(l=10, r=10, t=top_margin, b=50),
+                      showlegend=False)
     return fig
 
 

@@ -71,11 +71,13 @@ def model_input(model: LoadedModel, feats: ClipFeatures) -> np.ndarray:
 
 
 def predict_features(model: LoadedModel, feats: ClipFeatures) -> Prediction:
-    """Classify every segment and average (no decoding)."""
+    """Classify every segment and average (no decoding); the music verdict comes with it when the
+    features carry AudioSet's outputs (else see :func:`predict_decoded`)."""
     x = model_input(model, feats)
     segment_probs = np.asarray(model.keras_model.predict_on_batch(x) if len(x) <= 256
                                else model.keras_model.predict(x, batch_size=256, verbose=0))
-    return Prediction(model.labels, segment_probs.mean(axis=0), segment_probs, feats.starts, feats)
+    return Prediction(model.labels, segment_probs.mean(axis=0), segment_probs, feats.starts, feats,
+                      verdict=embeddings.music_verdict_of(feats))
 
 
 def predict_source(model: LoadedModel, source, *, name: str | None = None) -> Prediction:
@@ -98,5 +100,6 @@ def predict_decoded(model: LoadedModel, decoded: Decoded, *, name: str | None = 
     feats = clip_features(decoded.y, config)
     prediction = predict_features(model, feats)
     prediction.decoded = decoded
-    prediction.verdict = embeddings.music_verdict_of(feats, decoded.y, config)
+    if prediction.verdict is None:  # features without AudioSet's outputs: mn04 hears the audio itself
+        prediction.verdict = embeddings.music_verdict_of(feats, decoded.y, config)
     return prediction

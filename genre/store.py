@@ -1,8 +1,11 @@
 """On-disk feature cache keyed by (file content hash, FeatureConfig), filled in parallel.
 
 Layout: ``<cache>/<config digest>/<sha256 of the file>.npz`` (plain ``np.savez``, loaded with
-``allow_pickle=False``) plus ``config.json``. Each entry is written to a temporary file and renamed,
-so two processes extracting the same dataset never leave a half-written entry.
+``allow_pickle=False``) plus ``config.json``. Each entry is written to a uniquely named temporary
+file in the same folder, flushed to disk and renamed, so processes on one machine or on several
+sharing the folder (a Dask cluster over NFS/SMB) never leave or read a half-written entry, and
+a killed writer leaves only an ignored ``.tmp-*`` file. Filling it is spread over a
+``genre.engine`` engine (joblib here, Dask on a cluster), always through :func:`extract_batch`.
 """
 from __future__ import annotations
 
@@ -12,13 +15,13 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 
 from genre.audio import AudioError
+from genre.engine import Engine, LocalEngine, batches_of
 from genre.features import FeatureConfig
 from genre.numba_cache import warm_librosa
 from genre.clip import ClipFeatures
@@ -43,12 +46,16 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(target: Path, write: Callable[[object], None], *, suffix: str) -> None:
+def atomic_write(target: Path, write: Callable[[object], None], *, suffix: str) -> None:
+    """Write ``target`` through ``write(file)`` into a unique temporary file beside it, flushed
+    to disk, then renamed over it: readers see the old file or the whole new one."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())  # the content is on disk before the name is: no empty entry after a crash
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,11 +64,32 @@ def _atomic_write(target: Path, write: Callable[[object], None], *, suffix: str)
 
 @dataclass
 class BuildResult:
-    """Outcome of :meth:`FeatureStore.build`: features per path, and (path, reason) failures."""
+    """Outcome of :meth:`FeatureStore.build`: ``features`` per path (when kept), the paths whose
+    features are in the store (``available``), (path, reason) ``failed``, and how many were
+    computed now."""
 
     features: dict[str, ClipFeatures] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)
     computed: int = 0
+    available: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What :func:`extract_batch` did with one file: ``digest`` (None if unreadable), whether it
+    ``computed`` the features now (False: they were cached) and ``error`` (why it failed)."""
+
+    path: str
+    digest: str | None
+    computed: bool
+    error: str | None = None
+
+
+def with_rms(feats: ClipFeatures, y) -> ClipFeatures:
+    """``feats`` with the clip's RMS level in ``extras['rms']`` (a prediction from cached features
+    can still refuse silence)."""
+    rms = np.float32(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else np.float32(0)
+    return replace(feats, extras={**(feats.extras or {}), "rms": np.asarray(rms)})
 
 
 class FeatureStore:
@@ -96,11 +124,11 @@ class FeatureStore:
         if feats.log_mel is not None:
             arrays["log_mel"] = feats.log_mel
         arrays.update({f"extra_{k}": v for k, v in (feats.extras or {}).items()})
-        _atomic_write(self.entry_path(digest, config), lambda fh: np.savez(fh, **arrays), suffix=".npz")
+        atomic_write(self.entry_path(digest, config), lambda fh: np.savez(fh, **arrays), suffix=".npz")
         config_file = self.folder(config) / "config.json"
         if not config_file.exists():
             text = json.dumps(storage_config(config).to_dict(), indent=1).encode()
-            _atomic_write(config_file, lambda fh: fh.write(text), suffix=".json")
+            atomic_write(config_file, lambda fh: fh.write(text), suffix=".json")
 
     def get_or_compute(self, path: str | Path, config: FeatureConfig) -> tuple[ClipFeatures, bool]:
         """Features of the file at ``path`` and whether they were computed now (not cached).
@@ -110,67 +138,101 @@ class FeatureStore:
         cached = self.load(digest, config)
         if cached is not None:
             return cached, False
-        feats, _ = features_of(path, storage_config(config))
+        return self.compute(path, digest, config), True
+
+    def compute(self, path: str | Path, digest: str, config: FeatureConfig) -> ClipFeatures:
+        """Decode and featurise the file at ``path`` (content ``digest``), cache and return it.
+        Raises :class:`AudioError` if it cannot be decoded."""
+        feats, decoded = features_of(path, storage_config(config))
+        feats = with_rms(feats, decoded.y)
         self.save(digest, config, feats)
-        return select_groups(feats, config), True
+        return select_groups(feats, config)
 
     def build(self, paths: Sequence[str | Path], config: FeatureConfig, *, n_jobs: int = -1,
-              progress: Progress | None = None) -> BuildResult:
-        """Features for every path, computing missing ones in parallel (``n_jobs`` as joblib:
-        -1 = all cores). Files that fail are skipped and listed in ``failed`` with the reason.
+              progress: Progress | None = None, engine: Engine | None = None, keep: bool = True,
+              batch_size: int | None = None) -> BuildResult:
+        """Features for every path, computing missing ones in parallel on ``engine`` (default: joblib
+        with ``n_jobs`` processes, -1 = all cores). Files that fail are skipped and listed in
+        ``failed`` with the reason; ``keep=False`` only fills the store (nothing held in memory).
 
-        Cached entries are read in this process; workers only compute and write missing ones."""
-        result, missing = BuildResult(), []
-        paths = [str(p) for p in paths]
-        done = 0
-        for path in paths:
-            try:
-                digest = file_digest(path)
-            except OSError as err:
-                result.failed.append((path, f"cannot read: {err.strerror or err}"))
-                done += 1
-                if progress:  # every file is reported, so the last report has done == total
-                    progress(done, len(paths), path)
-                continue
-            cached = self.load(digest, config)
-            if cached is None:
-                missing.append((path, digest))
-                continue
-            result.features[path] = cached
-            done += 1
-            if progress:
-                progress(done, len(paths), path)
-        workers = effective_n_jobs(n_jobs) if len(missing) > 1 else 1
-        if workers > 1:
-            warm_librosa()  # numba kernels compiled here once, not raced by every worker
-        chunk = 4 * workers  # whole chunks: a caller that stops mid-way never abandons a running pool
-        for start in range(0, len(missing), chunk):
-            part = missing[start:start + chunk]
-            errors = Parallel(n_jobs=workers, batch_size=1)(
-                delayed(_compute)(self.root, path, digest, config) for path, digest in part)
-            for (path, digest), error in zip(part, errors):
-                feats = None if error else self.load(digest, config)
-                if feats is None:
-                    result.failed.append((path, error or "the cache entry could not be read back"))
-                else:
+        With joblib, cached entries are found in this process and workers only compute missing
+        ones; on a cluster the workers also hash the files and look them up, so this process
+        reads no audio (it reads entries back only when ``keep``)."""
+        result, paths, done = BuildResult(), [str(p) for p in paths], 0
+
+        def report(path: str, feats: ClipFeatures | None, error: str | None, computed: bool) -> None:
+            nonlocal done
+            if error:
+                result.failed.append((path, error))
+            else:
+                result.available.append(path)
+                result.computed += computed
+                if keep and feats is not None:
                     result.features[path] = feats
-                    result.computed += 1
-                done += 1
-                if progress:
-                    progress(done, len(paths), path)
+            done += 1
+            if progress:  # every file is reported, so the last report has done == total
+                progress(done, len(paths), path)
+
+        if engine is None or isinstance(engine, LocalEngine):
+            engine = engine or LocalEngine(n_jobs=n_jobs)
+            todo = []
+            for path in paths:
+                try:
+                    digest = file_digest(path)
+                except OSError as err:
+                    report(path, None, f"cannot read: {err.strerror or err}", False)
+                    continue
+                cached = self.load(digest, config)
+                if cached is None:
+                    todo.append((path, digest))  # hashed already: the worker need not read it twice
+                else:
+                    report(path, cached, None, False)
+            if len(todo) > 1 and engine.workers > 1:
+                warm_librosa()  # numba kernels compiled here once, not raced by every worker
+            batches = [[p] for p in todo] if batch_size is None else batches_of(todo, workers=1, size=batch_size)
+            jobs = engine.run(extract_batch, batches, root=self.root, config=config)
+        else:
+            warm_librosa()  # for a LocalCluster: the same librosa install as its workers
+            jobs = engine.run(extract_batch, batches_of(paths, workers=engine.workers, size=batch_size),
+                              root=self.root, config=config)
+        for batch, outcomes, error in jobs:
+            if outcomes is None:  # the whole batch failed (its worker died on every try)
+                outcomes = [FileOutcome(_path_of(item), None, False, error) for item in batch]
+            for outcome in outcomes:
+                feats = None
+                if not outcome.error and keep:
+                    feats = self.load(outcome.digest, config)
+                    if feats is None:
+                        outcome = replace(outcome, error="the cache entry could not be read back")
+                report(outcome.path, feats, outcome.error, outcome.computed)
         return result
 
 
-def _compute(root: Path, path: str, digest: str, config: FeatureConfig) -> str | None:
-    """Worker: compute and cache one file; returns an error message instead of raising, so one
-    bad file cannot stop a whole extraction."""
-    try:
-        feats, _ = features_of(path, storage_config(config))
-        FeatureStore(root).save(digest, config, feats)
-        return None
-    except AudioError as err:
-        return str(err)
-    except OSError as err:
-        return f"cannot read: {err.strerror or err}"
-    except Exception as err:  # noqa: BLE001 - reported per file, the rest of the run completes
-        return f"{type(err).__name__}: {err}"
+def _path_of(item: str | tuple[str, str]) -> str:
+    return item if isinstance(item, str) else item[0]
+
+
+def extract_batch(items: Sequence[str | tuple[str, str]], *, root: str | Path,
+                  config: FeatureConfig) -> list[FileOutcome]:
+    """Task (a worker, or this process): make sure the store at ``root`` holds the features of
+    each file, given as a path or as (path, content digest) when the caller hashed it already:
+    hash it, look it up, compute and write it if missing. Never raises for a file: its failure is
+    returned with the reason, so one bad file cannot stop or endlessly retry a whole extraction."""
+    store = FeatureStore(root)
+    outcomes = []
+    for item in items:
+        path, digest = (item, None) if isinstance(item, str) else item
+        try:
+            digest = digest or file_digest(path)
+            if store.load(digest, config) is not None:  # written meanwhile, or a cluster run's lookup
+                outcomes.append(FileOutcome(path, digest, False))
+                continue
+            store.compute(path, digest, config)
+            outcomes.append(FileOutcome(path, digest, True))
+        except AudioError as err:
+            outcomes.append(FileOutcome(path, digest, False, str(err)))
+        except OSError as err:
+            outcomes.append(FileOutcome(path, digest, False, f"cannot read: {err.strerror or err}"))
+        except Exception as err:  # noqa: BLE001 - reported per file, the rest of the run completes
+            outcomes.append(FileOutcome(path, digest, False, f"{type(err).__name__}: {err}"))
+    return outcomes

@@ -29,14 +29,14 @@ def no_dataset() -> None:
     )
 
 
-def player(path: str, caption: str) -> None:
-    """An audio player for a dataset file, with a caption."""
+def player(path: str, caption: str, *, autoplay: bool = False) -> None:
+    """An audio player for a dataset file, with a caption (``autoplay``: start at once)."""
     try:
         data = Path(path).read_bytes()
     except OSError as err:
         st.error(f"Cannot play {caption}: {err.strerror or err}")
         return
-    widgets.play(widgets.Clip(data, Path(path).name, path))
+    widgets.play(widgets.Clip(data, Path(path).name, path), autoplay=autoplay)
     st.caption(caption)
 
 
@@ -72,7 +72,8 @@ def browser(clips: pd.DataFrame) -> None:
     if query:
         text = shown.fillna("").astype(str).agg(" ".join, axis=1).str.lower()
         shown = shown[text.str.contains(query.strip().lower(), regex=False)]
-    st.dataframe(shown.rename(columns={"clip_id": "clip", "label": "genre"}), hide_index=True, height=280,
+    st.dataframe(shown.fillna({"artist": "", "title": ""}).rename(columns={"clip_id": "clip", "label": "genre"}),
+                 hide_index=True, height=280,
                  key="dataset_table")
     st.caption(f"{len(shown)} of {len(clips)} clips")
     if shown.empty:
@@ -113,6 +114,8 @@ def clip_map(clips: pd.DataFrame, table: dataset_cache.ClipTable) -> None:
                   "land close together. Hover a dot for the clip, **click it to play it**.")
     if source == "embeddings":
         table = dataset_cache.clip_table(clips, backbone_config(DEFAULT_KIND, groups=("penultimate", "embedding")))
+        if table.computed:
+            st.toast(f"Embedded {table.computed} clips; the embeddings are cached for your next visit.")
         if table.frame.empty:
             st.warning("No clip could be embedded; see the list of problems below.")
             return
@@ -128,7 +131,7 @@ def clip_map(clips: pd.DataFrame, table: dataset_cache.ClipTable) -> None:
         st.caption("No clip selected yet: click a dot.")
         return
     row = frame.iloc[int(picked[0])]
-    player(row["path"], f"{widgets.clip_label(row)} ({row['label']})")
+    player(row["path"], f"{widgets.clip_label(row)} ({row['label']})", autoplay=True)  # the click was the "play"
 
 
 def problems(clips: pd.DataFrame, table: dataset_cache.ClipTable | None) -> None:

@@ -4,7 +4,32 @@ from __future__ import annotations
 import streamlit as st
 
 from genre import plots
+from genre.provenance import TRAINED, VALIDATED, clip_role
 from genre.ui import cache, navigation, state, widgets
+
+
+def truth(path: str, analysis: cache.Analysis) -> None:
+    """For a dataset clip: its true genre (the folder's label) and whether the model that
+    predicted it was trained or validated on it, as its card says."""
+    clips = cache.dataset()
+    rows = clips[clips["path"] == path] if clips is not None else None
+    if rows is None or rows.empty:
+        return
+    label, clip_id = rows["label"].iloc[0], rows["clip_id"].iloc[0]
+    verdict = ""
+    if label not in analysis.card.labels:
+        verdict = f" · this model does not know {label}; it answers one of its {len(analysis.card.labels)} genres"
+    else:
+        said = analysis.prediction.genre
+        verdict = " · the model agrees" if said == label else f" · the model says {said}"
+    st.markdown(f"True genre: **{label}** (the clip's folder){verdict}")
+    role = clip_role(analysis.card.split, clip_id)
+    if role == TRAINED:
+        st.info(f"**This model was trained on this clip** ({clip_id}), so a right answer here shows what it "
+                "remembers, not how it does on music it has never heard.")
+    elif role == VALIDATED:
+        st.info(f"**This clip was among its validation clips** ({clip_id}): not trained on, but used to choose "
+                "when training stopped.")
 
 
 def main() -> None:
@@ -22,6 +47,8 @@ def main() -> None:
     left, right = st.columns([1, 1], gap="large")
     with left:
         st.subheader("Genre")
+        if clip.path:
+            truth(clip.path, analysis)
         widgets.prediction_view(prediction, config=analysis.config, key="predict")
     with right:
         st.subheader("Audio")

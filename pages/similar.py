@@ -1,4 +1,5 @@
-"""Similar: the dataset clips nearest to a clip in the active model's feature space."""
+"""Similar: the dataset clips nearest to a clip in the active model's feature space, or the
+tracks of a whole collection indexed with ``python -m genre similar FILE --index DIR``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from genre.models import DEFAULT_MODEL_DIR, ModelError, read_card
+from genre.similar import CollectionIndex
 from genre.ui import cache, navigation, state, widgets
 
 PER_ROW = 3
@@ -33,14 +35,68 @@ def _cards(neighbours) -> None:
                     st.error(f"Cannot read {Path(row['path']).name}: {err.strerror or err}.")
 
 
+@st.cache_resource(show_spinner="Loading the collection index…", max_entries=2)
+def _collection(file: str, mtime_ns: int, _config) -> CollectionIndex | None:
+    return CollectionIndex.load(Path(file), _config)
+
+
+def collection_page(root: str, file: Path, config) -> None:
+    """Neighbours of an uploaded clip among the tracks of a saved collection index."""
+    index = _collection(str(file), file.stat().st_mtime_ns, config)
+    if index is None:
+        st.error(f"The index of {root} cannot be read; rebuild it with `python -m genre similar FILE --index {root}`.")
+        return
+    st.caption(f"{len(index):,} tracks under {root}, compared by their mean {config.kind} feature vector "
+               "(exact cosine search).")
+    left, right = st.columns([3, 1])
+    with left:
+        clip = widgets.upload_clip("similar_collection_upload", label="A clip to find neighbours of")
+    with right:
+        k = st.slider("Neighbours", 3, 12, 6, key="similar_collection_k")
+    if clip is None:
+        return
+    widgets.play(clip)
+    vector = cache.query_vector(clip.data, name=clip.name, config=config)
+    if vector is None:
+        return
+    try:
+        hits = index.query(vector, k=k)
+    except ValueError as err:
+        st.error(str(err))
+        return
+    st.dataframe([{"track": str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path,
+                   "similarity": sim} for path, sim in hits], hide_index=True,
+                 column_config={"similarity": st.column_config.ProgressColumn(
+                     "similarity", min_value=0.0, max_value=1.0, format="%.2f")})
+    for start in range(0, len(hits), PER_ROW):
+        for column, (path, sim) in zip(st.columns(PER_ROW), hits[start:start + PER_ROW]):
+            with column.container(border=True):
+                st.markdown(f"**{Path(path).name}** · similarity {sim:.2f}")
+                try:  # indexed paths only, never a name from the browser
+                    widgets.play(widgets.Clip(Path(path).read_bytes(), Path(path).name, path))
+                except OSError as err:
+                    st.error(f"Cannot read {Path(path).name}: {err.strerror or err}.")
+
+
 def main() -> None:
     st.title("Similar clips")
+    config = _config()
+    collections = CollectionIndex.saved(config)
     clips = cache.dataset()
+    if collections:
+        names = ["dataset", *(root for root, _ in collections)]
+        where = st.selectbox("Search in", names, format_func=lambda n: "the sidebar's dataset" if n == "dataset"
+                             else f"collection {n}", key="similar_where",
+                             help="Collections are indexed on the command line: "
+                                  "`python -m genre similar FILE --index DIR`.")
+        if where != "dataset":
+            collection_page(where, dict(collections)[where], config)
+            return
     if clips is None:
         st.info("This page needs a dataset: put GTZAN under data/ or set the folder in the sidebar. "
-                "Then every clip is compared with yours.")
+                "Then every clip is compared with yours. A whole music collection can be indexed with "
+                "`python -m genre similar FILE --index DIR` and then searched here.")
         return
-    config = _config()
     st.caption(f"Clips are compared by their mean {config.kind} feature vector (the active model's "
                "features), standardised over the dataset; similarity is the cosine (1 = same direction).")
     index = cache.neighbour_index(clips, config)
@@ -79,7 +135,8 @@ def main() -> None:
         label = clips.loc[clips["path"] == clip.path, "label"].iloc[0]
         same = int((neighbours["label"] == label).sum())
         st.markdown(f"**{same} of {len(neighbours)}** nearest clips are {label} too.")
-    st.dataframe(neighbours[["label", "artist", "title", "similarity"]], hide_index=True,
+    shown = neighbours[["label", "artist", "title", "similarity"]].fillna({"artist": "", "title": ""})
+    st.dataframe(shown, hide_index=True,
                  column_config={"label": "genre", "similarity": st.column_config.ProgressColumn(
                      "similarity", min_value=0.0, max_value=1.0, format="%.2f")})
     _cards(neighbours)

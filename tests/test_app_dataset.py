@@ -82,6 +82,8 @@ def test_dataset_page_on_tiny_dataset(warm_cache, tiny_dataset, tmp_path):
     at.run()
     assert not at.exception and len(at.get("audio")) == 2
     assert any(c.value.startswith(first[1]) for c in at.caption)
+    table_player, map_player = (a.proto for a in at.get("audio"))
+    assert map_player.autoplay and not table_player.autoplay  # the click starts playback, no second click
 
 
 def test_dataset_page_through_the_app(warm_cache, tiny_dataset, monkeypatch):
@@ -99,3 +101,18 @@ def test_audio_info_reads_headers(tiny_dataset, tmp_path):
     assert info.loc[0, "seconds"] == pytest.approx(4.0) and info.loc[0, "samplerate"] == 22050
     assert info.loc[0, "channels"] == 1 and info.loc[0, "format"] == "WAV"
     assert info["seconds"].isna().tolist() == [False, True] and "bad.wav" in info.loc[1, "error"]
+
+
+def test_extraction_is_toasted_only_on_the_visit_that_extracts(tiny_dataset, tmp_path):
+    """An empty feature cache: the first visit extracts and says so; a rerun and a later visit
+    (another session of the same server) find everything cached and say nothing."""
+    root = tmp_path / "fresh"
+    shutil.copytree(tiny_dataset, root)
+    first = page(root).run()
+    assert not first.exception
+    assert [t.value for t in first.toast] == ["Extracted features of 18 clips; they are cached for your next visit."]
+    first.radio(key="dataset_plot_kind").set_value("violin").run()
+    assert not first.exception and not first.toast
+    later = page(root).run()
+    assert not later.exception and len(charts(later)) == 4
+    assert not later.toast

@@ -13,6 +13,7 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SR, synth
+from genre import backbones
 from genre.models import DEFAULT_MODEL_DIR, read_card
 from genre.ui import state
 
@@ -38,7 +39,7 @@ def test_home_without_dataset_says_what_to_do(monkeypatch, tmp_path):
     assert [m.label for m in at.metric] == ["Validation accuracy", "Balanced accuracy"]
     assert any("Cross-validated balanced accuracy" in c.value for c in at.caption)
     text = " ".join(m.value for m in at.markdown)
-    assert read_card(DEFAULT_MODEL_DIR).config.kind in text and "blues" in text and "rock" in text
+    assert backbones.title(read_card(DEFAULT_MODEL_DIR).config.kind) in text and "blues" in text and "rock" in text
     assert at.sidebar.text_input[0].value == str(tmp_path)
 
 
@@ -85,3 +86,48 @@ def test_home_does_not_import_tensorflow(tiny_dataset):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _damaged_model(models_dir, name: str = "damaged"):
+    """A copy of the default model whose model.keras lost its second half (a killed copy)."""
+    folder = models_dir / name
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    data = (folder / "model.keras").read_bytes()
+    (folder / "model.keras").write_bytes(data[: len(data) // 2])
+    return folder
+
+
+def test_home_warns_about_a_damaged_model_as_predict_does(monkeypatch, tmp_path):
+    """A damaged model.keras: Home shows the Predict page's warning and the card of the default
+    model that predictions then use, not a healthy-looking card of the broken one."""
+    _damaged_model(tmp_path / "models")
+    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
+    at = _app(monkeypatch, tmp_path).run()
+    at.sidebar.selectbox[0].select("damaged").run()
+    assert not at.exception and not at.error
+    expected = ("damaged: model.keras is damaged or not a Keras model (BadZipFile). "
+                "Using the shipped default model instead.")
+    assert [w.value for w in at.warning] == [expected]
+    assert [h.value for h in at.subheader][:2] == ["Model · damaged", "Model · default (used instead)"]
+    at.switch_page("pages/predict.py").run()
+    at.file_uploader[0].set_value(("clip.wav", _wav(), "audio/wav")).run()
+    assert expected in [w.value for w in at.warning]  # the Predict page says the same
+
+
+def test_home_checks_a_damaged_model_without_tensorflow(tmp_path):
+    _damaged_model(tmp_path / "models")
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60)\n"
+        "at.query_params['model'] = 'damaged'\n"
+        "at.run()\n"
+        "assert not at.exception, at.exception\n"
+        "print([w.value.split(':')[0] for w in at.warning])\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "GENRE_DATA_DIR": str(tmp_path), "GENRE_MODELS_DIR": str(tmp_path / "models")}
+    shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "models" / "default")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-2:] == ["['damaged']", "[]"]

@@ -179,3 +179,30 @@ def test_a_spoken_upload_is_not_called_a_genre(tmp_path):
     assert at.error and at.error[0].value.startswith("**This doesn't sound like music**"), [e.value for e in at.error]
     assert "Speech" in at.error[0].value
     assert at.expander[0].label.startswith("If it were music: ")
+
+
+def test_a_dataset_clip_shows_its_true_genre_and_whether_the_model_saw_it(monkeypatch, tiny_dataset, tmp_path):
+    """The folder's label is shown; a model whose card lists the clip among its training (or
+    validation) clips says so."""
+    seen = tmp_path / "models" / "seen"
+    shutil.copytree(DEFAULT_MODEL_DIR, seen)
+    card = json.loads((seen / "card.json").read_text())
+    card["split"] = {"kind": "artist", "train_clip_ids": ["beats.00000"], "valid_clip_ids": ["beats.00001"]}
+    (seen / "card.json").write_text(json.dumps(card))
+    shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "models" / "default")
+    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setenv("GENRE_DATA_DIR", str(tiny_dataset))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/predict.py").run()
+    at.radio[0].set_value("dataset").run()
+    _assert_prediction_shown(at)
+    truth = next(m.value for m in at.markdown if m.value.startswith("True genre"))
+    assert truth == (f"True genre: **beats** (the clip's folder) · this model does not know beats; it answers one "
+                     f"of its {len(LABELS)} genres")
+    assert not at.info  # the default model never saw the tiny dataset
+    at.sidebar.selectbox[0].select("seen").run()
+    assert [i.value.split(" (")[0] for i in at.info] == ["**This model was trained on this clip**"]
+    at.selectbox(key="predict_clip_beats").set_value(str(tiny_dataset / "beats" / "beats.00001.wav")).run()
+    assert not at.exception
+    assert [i.value.split(" (")[0] for i in at.info] == ["**This clip was among its validation clips**"]
+    at.selectbox(key="predict_clip_beats").set_value(str(tiny_dataset / "beats" / "beats.00002.wav")).run()
+    assert not at.info

@@ -85,3 +85,23 @@ def test_neighbours_can_skip_the_query_artist():
     assert index.neighbours_of("/d/0.wav", k=1)["path"].iloc[0] == "/d/1.wav"
     others = index.neighbours_of("/d/0.wav", k=5, other_artists=True)
     assert len(others) == 3 and "x" not in set(others["artist"])  # y, y and the unknown artist
+
+
+def test_missing_artist_and_title_show_blank(monkeypatch, tiny_dataset, tmp_path):
+    """Clips without an index entry have no artist or title: the table shows them blank, never 'None'."""
+    import shutil
+
+    root = tmp_path / "partly_indexed"
+    shutil.copytree(tiny_dataset, root)
+    index = root / "metadata" / "GTZANindex.txt"
+    index.write_text("".join(line + "\n" for line in index.read_text().splitlines() if not line.startswith("beats.")))
+    cache._indexes().clear()
+    monkeypatch.setenv("GENRE_DATA_DIR", str(root))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/similar.py").run()
+    at.button[0].click().run(timeout=180)
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    beats = table[table["label"] == "beats"]
+    assert len(beats) >= 1 and table[["artist", "title"]].notna().all().all()
+    assert (beats["artist"] == "").all() and (beats["title"] == "").all()
+    assert not any("None" in c.value for c in at.caption)

@@ -64,7 +64,8 @@ def trained(tiny_dataset, workdir) -> Path:
 
 
 def test_help_for_every_command(workdir):
-    commands = [["--help"], ["extract", "--help"], ["train", "--help"], ["evaluate", "--help"], ["predict", "--help"]]
+    commands = [["--help"], ["extract", "--help"], ["train", "--help"], ["evaluate", "--help"], ["predict", "--help"],
+                ["similar", "--help"]]
     for args, done in zip(commands, run_all(commands, _env(workdir))):
         assert done.returncode == 0 and done.stderr == "", (args, done.stderr)
         assert done.stdout.startswith("usage: python -m genre")

@@ -265,7 +265,7 @@ def test_corrupt_weights_named_in_error(weights_copy):
     weights.write_bytes(b"not an HDF5 file")
     card_path = weights_copy / efficientat.CARD_FILE
     card = json.loads(card_path.read_text())
-    card["sha256"]["weights"] = efficientat._sha256(weights)
+    card["sha256"]["weights"] = efficientat.sha256(weights)
     card_path.write_text(json.dumps(card))
     with pytest.raises(Mn04WeightsError, match="corrupt mn04 weights file"):
         Mn04Backbone.load(weights_dir=weights_copy)
@@ -278,7 +278,7 @@ def test_corrupt_card_and_labels_named_in_error(weights_copy):
     with pytest.raises(Mn04WeightsError, match="corrupt mn04 labels file"):
         Mn04Backbone.load(weights_dir=weights_copy)
     card = json.loads(card_path.read_text())
-    card["sha256"]["labels"] = efficientat._sha256(labels)
+    card["sha256"]["labels"] = efficientat.sha256(labels)
     card_path.write_text(json.dumps(card))
     with pytest.raises(Mn04WeightsError, match="527"):
         Mn04Backbone.load(weights_dir=weights_copy)

@@ -537,3 +537,40 @@ def test_models_dir_can_be_redirected(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env=_env(GENRE_MODELS_DIR=str(tmp_path)))
     assert done.stdout.splitlines() == [str(tmp_path), str(DEFAULT_MODEL_DIR)]
+
+
+def _flip_a_weight_byte(folder: Path) -> Path:
+    """A copy of the default model with one byte of model.weights.h5 changed inside the zip (the
+    zip's structure intact, so only the member's CRC tells)."""
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    with zipfile.ZipFile(folder / MODEL_FILE) as archive:
+        info = archive.getinfo("model.weights.h5")
+    assert info.compress_type == zipfile.ZIP_STORED
+    data = bytearray((folder / MODEL_FILE).read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0xFF
+    (folder / MODEL_FILE).write_bytes(bytes(data))
+    return folder
+
+
+def test_the_cheap_check_finds_every_broken_model_without_keras(broken_models, tmp_path):
+    """check_model (zip integrity, config vs card; no TensorFlow) refuses every broken model with
+    load_model's words, and passes the shipped default; a flipped byte in the weights fails the
+    CRC check, in load_model too."""
+    from genre.models import check_model
+
+    root, expected = broken_models
+    for name, words in expected.items():
+        with pytest.raises(ModelError) as err:
+            check_model(root / name)
+        assert str(err.value).startswith(f"{name}: ") and words in str(err.value), (name, str(err.value))
+    assert check_model(root / "default").labels == CARD["labels"]
+    flipped = _flip_a_weight_byte(tmp_path / "flipped")
+    with pytest.raises(ModelError, match="flipped: model.keras is damaged .*model.weights.h5 fails its CRC check"):
+        check_model(flipped)
+    with pytest.raises(ModelError, match="fails its CRC check"):
+        load_model(flipped)
+    code = ("import sys; from genre.models import check_model; "
+            f"check_model({str(DEFAULT_MODEL_DIR)!r}); print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["False", "False"], out.stderr[-1000:]

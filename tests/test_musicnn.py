@@ -167,7 +167,7 @@ def test_unreadable_weights_named_in_error(weights_copy):
     weights.write_bytes(b"not an HDF5 file")
     card_path = weights_copy / "MSD_musicnn.json"
     card = json.loads(card_path.read_text())
-    card["weights_sha256"] = musicnn._sha256(weights)
+    card["weights_sha256"] = musicnn.sha256(weights)
     card_path.write_text(json.dumps(card))
     with pytest.raises(MusicnnWeightsError, match="corrupt MusiCNN weights file") as info:
         MusicnnBackbone.load("MSD_musicnn", weights_dir=weights_copy)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import joblib
 import librosa
 import pytest
 
@@ -63,12 +64,12 @@ def test_parallel_build_compiles_librosa_before_its_workers(monkeypatch, tmp_pat
     paths = [str(write_wav(tmp_path / f"{i}.wav", synth(seed=i, seconds=2.0))) for i in range(2)]
     calls = []
     monkeypatch.setattr(store, "warm_librosa", lambda: calls.append("warm"))
-    monkeypatch.setattr(store, "Parallel", lambda **kw: calls.append("pool") or (lambda jobs: [None for _ in jobs]))
-    FeatureStore(tmp_path / "a").build(paths, FeatureConfig(), n_jobs=2)
+    monkeypatch.setattr(joblib, "Parallel", lambda **kw: calls.append("pool") or (lambda jobs: [[] for _ in jobs]))
+    FeatureStore(tmp_path / "a").build(paths, FeatureConfig(), n_jobs=2)  # genre.engine.LocalEngine's pool
     assert calls == ["warm", "pool"]
     calls.clear()
-    FeatureStore(tmp_path / "b").build(paths[:1], FeatureConfig(), n_jobs=2)  # one file: computed in one process, nothing to race
-    assert calls == ["pool"]
+    FeatureStore(tmp_path / "b").build(paths[:1], FeatureConfig(), n_jobs=2)  # one file: computed in this process, nothing to race
+    assert calls == []
 
 
 def test_command_line_reports_the_cache():

@@ -53,15 +53,60 @@ def test_mel_spectrogram_time_axis_in_seconds():
     assert fig.layout.yaxis.ticktext[0].isdigit()
 
 
-def test_feature_panel_shares_time_and_marks_beats():
-    y = synth("beats", seconds=4.0)
+def _panel_clip(kind: str, seconds: float, name: str) -> plots.PanelClip:
+    y = synth(kind, seconds=seconds)
     frames = extract(y, FeatureConfig())
-    beats = frames.times()[frames.beat_frames]
-    fig = plots.feature_panel(y, SR, frames.matrices, hop_length=frames.hop_length, beat_times=beats,
-                              titles={"mel": "Mel!"}, x_max=6.0)
+    return plots.PanelClip(y, SR, frames.matrices, frames.hop_length, frames.times()[frames.beat_frames], name)
+
+
+def _heatmaps(fig: go.Figure) -> list:
+    return [t for t in fig.data if t.type == "heatmap"]
+
+
+def test_feature_panel_shares_time_and_marks_beats():
+    clip = _panel_clip("beats", 4.0, "A")
+    fig = plots.feature_panel([clip], titles={"mel": "Mel!"})
     assert len(fig.data) == 2 + 5  # waveform envelope (2 traces) + 5 heatmaps
     assert {a.text for a in fig.layout.annotations} >= {"Mel!", "mfcc", "chroma", "tonnetz", "contrast"}
-    assert len(fig.layout.shapes) == len(beats) > 0
+    assert len(fig.layout.shapes) == 6 * len(clip.beat_times) > 0  # a line per beat in every view
+    assert {s.line.color for s in fig.layout.shapes} == {"#ff7f0e"} and {s.opacity for s in fig.layout.shapes} == {0.75}
     xaxes = [fig.layout[k] for k in fig.layout if k.startswith("xaxis")]
-    assert all(tuple(ax.range) == (0, 6.0) for ax in xaxes)
-    assert sum(ax.matches is None for ax in xaxes) == 1  # every other row follows the bottom axis
+    assert all(tuple(ax.range) == (0, 4.0) for ax in xaxes)
+    assert sum(ax.matches is None for ax in xaxes) == 1  # every other row follows one axis
+
+
+def test_feature_panel_units_colour_bars_and_hover():
+    fig = plots.feature_panel([_panel_clip("tones", 3.0, "A")])
+    mel, mfcc, chroma, tonnetz, contrast = _heatmaps(fig)
+    assert all(t.showscale for t in _heatmaps(fig))  # one colour bar per view
+    assert [t.colorbar.title.text for t in _heatmaps(fig)] == ["dB", "value", "of max", "coord.", "dB"]
+    assert mel.y[0].endswith(" Hz") and len(set(mel.y)) == len(mel.y) == 128 and "dB" in mel.hovertemplate
+    assert 0 < float(mel.y[0].split()[0]) < float(mel.y[-1].split()[0]) < SR / 2  # band centres, rising
+    assert list(chroma.y) == ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    assert list(tonnetz.y)[0] == "fifth x" and tonnetz.zmid == 0
+    assert list(contrast.y) == ["< 200 Hz", "200–400 Hz", "400–800 Hz", "800–1.6 kHz", "1.6k–3.2 kHz",
+                                "3.2k–6.4 kHz", "6.4k–11 kHz"]
+    assert mfcc.y is None and "MFCC %{y}" in mfcc.hovertemplate
+    titles = [fig.layout[k].title.text for k in sorted((k for k in fig.layout if k.startswith("yaxis")),
+                                                        key=lambda k: int(k[5:] or 1))]
+    assert titles == ["amplitude", "Hz", "MFCC index", "pitch class", "dimension", "band (Hz)"]
+    # the colour bars sit beside their own rows, top to bottom
+    centres = [t.colorbar.y for t in _heatmaps(fig)]
+    assert centres == sorted(centres, reverse=True)
+
+
+def test_feature_panel_compares_two_clips_on_one_scale():
+    a, b = _panel_clip("beats", 4.0, "A"), _panel_clip("tones", 6.0, "B")
+    for arrangement in ("stacked", "columns"):
+        fig = plots.feature_panel([a, b], arrangement=arrangement)
+        heat = _heatmaps(fig)
+        assert len(heat) == 10 and sum(t.showscale for t in heat) == 5  # one colour bar per view
+        for first, second in zip(heat[::2], heat[1::2]):  # the same view of A and B: one colour range
+            assert (first.zmin, first.zmax) == (second.zmin, second.zmax)
+        xaxes = [fig.layout[k] for k in fig.layout if k.startswith("xaxis")]
+        assert all(tuple(ax.range) == (0, 6.0) for ax in xaxes)  # the longer clip sets the time axis
+        assert len(fig.layout.shapes) == 6 * (len(a.beat_times) + len(b.beat_times))
+    stacked = plots.feature_panel([a, b])
+    assert stacked.layout.yaxis.title.text == "<b>A</b> · amplitude" and stacked.layout.yaxis2.title.text == \
+        "<b>B</b> · amplitude"
+    assert stacked.layout.height > 1.6 * plots.feature_panel([a]).layout.height

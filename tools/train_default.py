@@ -1,14 +1,14 @@
 """Train the shipped default model (models/default) on the artist-filtered GTZAN subset.
 
 Recipe: chosen by repeated artist-grouped cross-validation in benchmarks/accuracy.py (default
-``fused``: frozen MusiCNN-MSD and EfficientAT mn04 embeddings of every ~3 s segment, side by side
+``fused-as``: frozen MusiCNN-MSD and EfficientAT mn04 embeddings and AudioSet probabilities of every ~3 s segment, side by side
 -> linear softmax head with class weights; clip = mean of its segment probabilities). Its card
 records the figures measured here before the final fit: the artist-filtered valid list (trained
 on the train list) and the repeated artist-grouped cross-validation over train+valid (early
 stopping on inner splits, never on the measured clips). The final model is then fitted on
 train+valid for the median best epoch count of the cross-validation fits.
 
-    python tools/train_default.py [--data ../shared/gtzan] [--recipe fused] [--out models/default]
+    python tools/train_default.py [--data ../shared/gtzan] [--recipe fused-as] [--out models/default]
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from genre.train import train_model  # noqa: E402
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "gtzan"))
-    p.add_argument("--recipe", default="fused", choices=sorted(RECIPES))
+    p.add_argument("--recipe", default="fused-as", choices=sorted(RECIPES))
     p.add_argument("--out", default=str(DEFAULT_MODEL_DIR))
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seeds", default="0,1,2")

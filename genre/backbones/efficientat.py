@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from genre.backbones.files import atomic_write, sha256
 import scipy.fft
 
 SAMPLE_RATE = 32000  # Hz
@@ -254,14 +254,6 @@ def build_mn04(*, num_classes: int = NUM_CLASSES):
 # ----------------------------------------------------------------------------- backbone
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def parse_labels(text: str) -> list[str]:
     """AudioSet's ``index,mid,display_name`` CSV -> the display names in index order; raises
     ValueError unless the indices are 0, 1, 2, ... and every name is non-empty."""
@@ -321,7 +313,7 @@ class Mn04Backbone:
             raise Mn04WeightsError(f"corrupt mn04 card {card_path}: {exc!r}",
                                    path=card_path) from exc
         for key, path in paths.items():
-            if _sha256(path) != expected[key]:
+            if sha256(path) != expected[key]:
                 raise Mn04WeightsError(f"corrupt mn04 {key} file {path}: its sha256 does not "
                                        f"match the one in {card_path.name}", path=path)
         try:
@@ -474,19 +466,6 @@ def load_onnx_weights(initializers: dict[str, np.ndarray], *, num_classes: int =
     return model
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then os.replace it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def convert(source: str | os.PathLike, *, out: str | os.PathLike = DEFAULT_WEIGHTS_DIR) -> list[Path]:
     """Convert the mn04 ONNX export in folder ``source`` into ``out``; returns written paths.
 
@@ -501,8 +480,8 @@ def convert(source: str | os.PathLike, *, out: str | os.PathLike = DEFAULT_WEIGH
         if not path.is_file():
             raise ValueError(f"{path} is missing (the efficientat-mn04 folder holds "
                              f"{', '.join(SOURCE_FILES)} and {SOURCE_LICENSE})")
-        if _sha256(path) != digest:
-            raise ValueError(f"{path}: sha256 {_sha256(path)} is not the expected {digest}")
+        if sha256(path) != digest:
+            raise ValueError(f"{path}: sha256 {sha256(path)} is not the expected {digest}")
     licence_source = source / SOURCE_LICENSE
     if not licence_source.is_file():
         raise ValueError(f"{licence_source} is missing (the MIT licence of the weights)")
@@ -513,8 +492,8 @@ def convert(source: str | os.PathLike, *, out: str | os.PathLike = DEFAULT_WEIGH
     out.mkdir(parents=True, exist_ok=True)
     weights_path, labels_path = out / WEIGHTS_FILE, out / LABELS_FILE
     licence_path, card_path = out / LICENSE_FILE, out / CARD_FILE
-    _atomic_write(weights_path, model.save_weights)
-    _atomic_write(labels_path, lambda p: p.write_text(labels_text, encoding="utf-8"))
+    atomic_write(weights_path, model.save_weights)
+    atomic_write(labels_path, lambda p: p.write_text(labels_text, encoding="utf-8"))
     notice = ("The EfficientAT mn04_as weights in this folder (mn04_as.weights.h5) were converted "
               "to Keras from the\nONNX export of the official release file mn04_as_mAP_432.pt "
               "(https://github.com/fschmid56/EfficientAT,\nF. Schmid, K. Koutini, G. Widmer, "
@@ -522,19 +501,19 @@ def convert(source: str | os.PathLike, *, out: str | os.PathLike = DEFAULT_WEIGH
               "Distillation\", ICASSP 2023). Their licence (MIT), copied from the release:\n\n"
               f"{licence_source.read_text(encoding='utf-8').strip()}\n\n"
               "mn04_as_labels.csv: AudioSet's class names (Google, CC BY 4.0).\n")
-    _atomic_write(licence_path, lambda p: p.write_text(notice, encoding="utf-8"))
+    atomic_write(licence_path, lambda p: p.write_text(notice, encoding="utf-8"))
     card = {
         "name": MODEL_NAME,
         "weights_file": WEIGHTS_FILE,
         "labels_file": LABELS_FILE,
-        "sha256": {"weights": _sha256(weights_path), "labels": _sha256(labels_path)},
+        "sha256": {"weights": sha256(weights_path), "labels": sha256(labels_path)},
         "input": "(batch, 128, frames, 1) float32 front_end log-mel, 32 kHz, 100 frames/s",
         "outputs": {"logits": len(labels), "features": FEATURE_DIM},
         "source": {"release_file": "mn04_as_mAP_432.pt", "release_sha256": PT_SHA256,
                    "converted_from": dict(SOURCE_FILES)},
         "license": f"MIT, (c) 2022 Florian Schmid; see {LICENSE_FILE}",
     }
-    _atomic_write(card_path, lambda p: p.write_text(json.dumps(card, indent=2) + "\n",
+    atomic_write(card_path, lambda p: p.write_text(json.dumps(card, indent=2) + "\n",
                                                     encoding="utf-8"))
     return [weights_path, labels_path, licence_path, card_path]
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -40,6 +39,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from genre.backbones.files import atomic_write, sha256
 
 SAMPLE_RATE = 16000  # Hz
 N_FFT = 512  # samples
@@ -175,14 +176,6 @@ def build_musicnn(*, num_tags: int = NUM_TAGS):
 # ----------------------------------------------------------------------------- backbone
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class MusicnnBackbone:
     """A pretrained MusiCNN: log-mel patches -> tags, pooled and penultimate embeddings."""
 
@@ -224,7 +217,7 @@ class MusicnnBackbone:
         except (ValueError, KeyError, TypeError) as exc:
             raise MusicnnWeightsError(f"corrupt MusiCNN metadata file {card_path}: {exc!r}",
                                       path=card_path) from exc
-        if _sha256(weights_path) != expected_sha:
+        if sha256(weights_path) != expected_sha:
             raise MusicnnWeightsError(
                 f"corrupt MusiCNN weights file {weights_path}: its sha256 does not match "
                 f"'weights_sha256' in {card_path.name}", path=weights_path)
@@ -375,19 +368,6 @@ def load_checkpoint(prefix: str, *, num_tags: int = NUM_TAGS):
     return model
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then os.replace it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def convert(source: str | os.PathLike, *, out: str | os.PathLike = DEFAULT_WEIGHTS_DIR,
             names: Sequence[str] = MODEL_NAMES) -> list[Path]:
     """Convert the TF1 checkpoints in a musicnn wheel or folder into ``out``; returns written paths.
@@ -403,30 +383,30 @@ def convert(source: str | os.PathLike, *, out: str | os.PathLike = DEFAULT_WEIGH
         version, licence = _dist_info(package)
         origin = {"package": "musicnn", "version": version, "file": source.name}
         if source.is_file():
-            origin["sha256"] = _sha256(source)
+            origin["sha256"] = sha256(source)
         for name in names:
             prefix = checkpoint_prefix(package, name)
             labels = _labels(package, name)
             model = load_checkpoint(prefix, num_tags=len(labels))
             weights_path = out / f"{name}.weights.h5"
-            _atomic_write(weights_path, model.save_weights)
+            atomic_write(weights_path, model.save_weights)
             card = {
                 "name": name,
                 "tag_labels": labels,
                 "weights_file": weights_path.name,
-                "weights_sha256": _sha256(weights_path),
+                "weights_sha256": sha256(weights_path),
                 "outputs": {"tags": len(labels), "pooled": POOLED_DIM,
                             "penultimate": PENULTIMATE_DIM},
                 "pooled_layout": "[mean_pool (753) | max_pool (753)] over time, before "
                                  "batch_normalization_9",
                 "source": {**origin, "checkpoint": f"musicnn/{name}/",
-                           "checkpoint_sha256": {suffix: _sha256(Path(prefix + suffix))
+                           "checkpoint_sha256": {suffix: sha256(Path(prefix + suffix))
                                                  for suffix in CHECKPOINT_SUFFIXES}},
                 "license": f"ISC, Music Technology Group, Universitat Pompeu Fabra; "
                            f"see {LICENSE_FILE}",
             }
             card_path = out / f"{name}.json"
-            _atomic_write(card_path, lambda p: p.write_text(
+            atomic_write(card_path, lambda p: p.write_text(
                 json.dumps(card, indent=2) + "\n", encoding="utf-8"))
             written += [weights_path, card_path]
         licence_path = out / LICENSE_FILE
@@ -434,7 +414,7 @@ def convert(source: str | os.PathLike, *, out: str | os.PathLike = DEFAULT_WEIGH
                   f"to Keras from the TF1\ncheckpoints in the musicnn {version} wheel on PyPI "
                   f"(https://github.com/jordipons/musicnn).\nIts licence (ISC), copied from the "
                   f"wheel:\n\n{licence.strip()}\n")
-        _atomic_write(licence_path, lambda p: p.write_text(notice, encoding="utf-8"))
+        atomic_write(licence_path, lambda p: p.write_text(notice, encoding="utf-8"))
         written.append(licence_path)
     return written
 

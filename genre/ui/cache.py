@@ -1,13 +1,18 @@
 """Streamlit caches over the core: models, dataset tables, predictions, features, neighbours.
 
-Uploaded clips are keyed by the SHA-256 of their bytes, so a clip is decoded and featurised
-once per model. Functions that can fail on a person's input show ``st.error`` and return None;
-cached functions themselves never draw anything (Streamlit would replay it on every hit).
+Loaded models live in one process-wide LRU (``MODELS``, at most ``MAX_MODELS``), so memory
+stays bounded however often people switch models. Uploaded clips are keyed by the SHA-256 of
+their bytes, so a clip is decoded and featurised once per model. Functions that can fail on a
+person's input show ``st.error`` and return None; cached functions themselves never draw
+anything (Streamlit would replay it on every hit).
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +24,8 @@ import streamlit as st
 from genre import dataset as ds
 from genre.audio import AudioError, Decoded, decode
 from genre.features import FeatureConfig, Frames, extract
-from genre.models import CARD_FILE, DEFAULT_MODEL_DIR, LoadedModel, ModelError, load_model
+from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, LoadedModel, ModelCard, ModelError,
+                          check_model, load_model)
 from genre.pipeline import features_of
 from genre.predict import Prediction, predict_decoded
 from genre.ui import state
@@ -45,9 +51,77 @@ def card_mtime(path: Path) -> float:
         return 0.0
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _load_model(path: str, mtime: float) -> LoadedModel:
-    return load_model(path)
+MAX_MODELS = 3
+"""Loaded models kept in memory at most (the MusiCNN backbones they share are kept apart, by
+``genre.backbones.embeddings.load_backbone``)."""
+
+
+class ModelLRU:
+    """At most ``size`` loaded models, the least recently used dropped first.
+
+    Keyed by the model folder's resolved path (``models/default`` and its absolute path are one
+    entry). A card whose modification time differs from the loaded one's (the model was saved
+    over) is loaded again and replaces it. Thread-safe: models load one at a time, so sessions
+    (and the warm-up thread) asking for the same model share one load."""
+
+    def __init__(self, *, size: int, loader: Callable[[str], LoadedModel] = load_model) -> None:
+        if size < 1:
+            raise ValueError(f"size must be at least 1, not {size}")
+        self.size = size
+        self._loader = loader
+        self._entries: OrderedDict[str, tuple[float, LoadedModel]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+
+    def _hit(self, key: str, mtime: float) -> LoadedModel | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != mtime:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def get(self, path: str | Path, *, mtime: float) -> LoadedModel:
+        """The model in folder ``path`` whose card has modification time ``mtime``
+        (:func:`card_mtime`), loaded if needed; raises ``ModelError`` like ``load_model``."""
+        key = os.path.realpath(path)
+        model = self._hit(key, mtime)
+        if model is not None:
+            return model
+        with self._load_lock:
+            model = self._hit(key, mtime)  # loaded by another thread while this one waited
+            if model is not None:
+                return model
+            model = self._loader(str(path))
+            with self._lock:
+                self._entries[key] = (mtime, model)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        return model
+
+    def folders(self) -> list[str]:
+        """Resolved folders of the loaded models, least recently used first."""
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+MODELS = ModelLRU(size=MAX_MODELS)
+"""The server's loaded models, shared by every session and the warm-up thread."""
+
+
+def fallback_warning(err: ModelError | str) -> str:
+    """What every page says when the chosen model cannot be used."""
+    return f"{err} Using the shipped default model instead."
+
+
+def broken_default_error(err: ModelError | str) -> str:
+    """What every page says when the shipped default model cannot be used."""
+    return f"{err} Reinstall models/default (e.g. `git checkout models/default`)."
 
 
 def active_model() -> LoadedModel:
@@ -56,13 +130,39 @@ def active_model() -> LoadedModel:
     path = state.active_model_dir()
     with st.spinner(f"Loading model {path.name}…"):
         try:
-            return _load_model(str(path), card_mtime(path))
+            return MODELS.get(path, mtime=card_mtime(path))
         except ModelError as err:
             if path == DEFAULT_MODEL_DIR:
-                st.error(f"{err} Reinstall models/default (e.g. `git checkout models/default`).")
+                st.error(broken_default_error(err))
                 st.stop()
-            st.warning(f"{err} Using the shipped default model instead.")
-            return _load_model(str(DEFAULT_MODEL_DIR), card_mtime(DEFAULT_MODEL_DIR))
+            st.warning(fallback_warning(err))
+            return MODELS.get(DEFAULT_MODEL_DIR, mtime=card_mtime(DEFAULT_MODEL_DIR))
+
+
+def _model_stamp(path: Path) -> tuple:
+    """(size, mtime) of a model directory's card and model file: changes when either is rewritten."""
+    stamp = []
+    for name in (CARD_FILE, MODEL_FILE):
+        try:
+            info = (path / name).stat()
+            stamp.append((info.st_size, info.st_mtime_ns))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _check_model(path: str, stamp: tuple) -> tuple[ModelCard | None, str | None]:
+    try:
+        return check_model(path), None
+    except ModelError as err:
+        return None, str(err)
+
+
+def checked_model(path: Path) -> tuple[ModelCard | None, str | None]:
+    """``(card, None)`` if ``genre.models.check_model`` finds the model directory usable (no
+    TensorFlow needed), else ``(None, the reason)``; cached until its files change."""
+    return _check_model(str(path), _model_stamp(Path(path)))
 
 
 def _tree_stamp(root: Path, depth: int = 3) -> tuple:
@@ -104,23 +204,25 @@ def dataset() -> pd.DataFrame | None:
 @dataclass
 class Analysis:
     """A prediction of one clip and what to show beside it: ``frames`` holds the log-mel
-    spectrogram of its first ``VIEW_SECONDS`` s; ``model``/``config`` name what predicted it."""
+    spectrogram of its first ``VIEW_SECONDS`` s; ``model``/``config`` name what predicted it,
+    ``card`` is that model's card (its split names the clips it was trained on)."""
 
     prediction: Prediction
     frames: Frames
     model: str
     config: FeatureConfig
+    card: ModelCard
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _analyse(key: str, model_path: str, mtime: float, _data: bytes, _name: str) -> Analysis:
-    model = _load_model(model_path, mtime)
+    model = MODELS.get(model_path, mtime=mtime)
     config = model.card.config
     decoded = decode(_data, sr=config.sr, name=_name)
     prediction = predict_decoded(model, decoded, name=_name)
     view = decoded.y[: int(VIEW_SECONDS * decoded.sr)]
     frames = extract(view, FeatureConfig(sr=decoded.sr, groups=("mel",)))
-    return Analysis(prediction, frames, model.name, config)
+    return Analysis(prediction, frames, model.name, config, model.card)
 
 
 def predict_bytes(data: bytes, *, name: str) -> Analysis | None:

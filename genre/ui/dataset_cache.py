@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,8 @@ def audio_info(clips: pd.DataFrame) -> pd.DataFrame:
 class ClipTable:
     """Per-clip features of a dataset: ``frame`` holds the discover() rows that have features
     plus one column per name in ``names`` (the mean over the clip's segments); ``failed`` lists
-    (path, reason) of files whose extraction failed; ``computed`` counts clips extracted now."""
+    (path, reason) of files whose extraction failed; ``computed`` counts clips extracted by the call
+    that returned it (0 when the table or every clip's features came from a cache)."""
 
     frame: pd.DataFrame
     names: list[str]
@@ -65,11 +66,12 @@ def _tables() -> dict[tuple[str, str, str], ClipTable]:
 
 def clip_table(clips: pd.DataFrame, config: FeatureConfig) -> ClipTable:
     """Features of every clip from the on-disk feature store; missing ones are extracted in
-    parallel under a progress bar (once: the store keeps them for the next visit)."""
+    parallel under a progress bar (once: the store keeps them for the next visit). A table kept
+    from an earlier run comes back with ``computed`` 0: nothing was extracted this time."""
     store = FeatureStore()
     registry, key = _tables(), (str(store.root), config.digest(), _files_key(clips["path"]))
     if key in registry:
-        return registry[key]
+        return replace(registry[key], computed=0)
     bar = st.progress(0.0, text="Reading the feature cache…")
 
     def progress(done: int, total: int, path: str) -> None:

@@ -9,15 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from genre import plots
-from genre.audio import DEFAULT_MAX_SECONDS, AudioError, Decoded, decode
+from genre.audio import DEFAULT_MAX_SECONDS, UPLOAD_EXTENSIONS, AudioError, Decoded, decode
 from genre.backbones import embeddings
 from genre.features import FeatureConfig
 from genre.predict import Prediction
 from genre.ui import cache
 
-UPLOAD_TYPES = ("wav", "mp3", "flac", "ogg", "opus", "au", "aiff")
-EXPLAINED_TYPES = ("m4a", "aac", "mp4", "webm")
-"""Accepted by the uploader only so that the core can say why they don't work and what to convert to."""
+UPLOAD_TYPES = UPLOAD_EXTENSIONS
+"""Exactly the file types that decode (libsndfile's, then PyAV's FFmpeg)."""
 SOURCES = {"upload": "Upload a file", "record": "Record", "dataset": "Dataset clip"}
 RECORD_RATE = 44100
 
@@ -50,7 +49,7 @@ def upload_limit_note() -> str:
 
 def upload_clip(key: str, *, label: str = "Drop a clip here") -> Clip | None:
     """A file uploader for one audio file."""
-    file = st.file_uploader(label, type=[*UPLOAD_TYPES, *EXPLAINED_TYPES], key=key, help=upload_limit_note())
+    file = st.file_uploader(label, type=list(UPLOAD_TYPES), key=key, help=upload_limit_note())
     return Clip(file.getvalue(), file.name) if file is not None else None
 
 
@@ -122,14 +121,15 @@ def _playable(data: bytes, name: str) -> tuple[bytes | np.ndarray, str, int | No
     return decode(data, sr=PLAYBACK_RATE, name=name).y, "audio/wav", PLAYBACK_RATE
 
 
-def play(clip: Clip) -> None:
-    """An audio player for a clip's bytes (an error message instead if it cannot be decoded)."""
+def play(clip: Clip, *, autoplay: bool = False) -> None:
+    """An audio player for a clip's bytes (an error message instead if it cannot be decoded);
+    with ``autoplay`` it starts playing as soon as it is shown."""
     try:
         data, mime, rate = _playable(clip.data, clip.name)
     except AudioError as err:
         st.error(f"Cannot play {clip.name}: {err}")
         return
-    st.audio(data, format=mime, sample_rate=rate)
+    st.audio(data, format=mime, sample_rate=rate, autoplay=autoplay)
 
 
 def decode_info(decoded: Decoded) -> None:

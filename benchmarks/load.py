@@ -1,0 +1,283 @@
+"""Load test: several browser sessions against one dashboard on localhost for a few minutes.
+
+One server started as ./run.sh starts it (``python -m genre.ui.serve``: warm-up, no file
+watcher), driven by headless Chromium (one context = one person's tab, own Streamlit
+session). After the warm-up:
+
+1. **lone**: one session on Predict uploads ``--lone`` distinct 30 s clips, one after another.
+2. **load**: ``--sessions`` sessions do the same at once, each in a loop for ``--seconds``
+   (``--think`` s between a result and the next upload), while ``--idle`` more tabs sit on Home.
+3. **load + training** (``--train``): as 2, plus one more session that has started a training
+   run on the Train page (CNN on log-mel patches over the dataset folder) and watches it.
+
+Every upload is a different clip (no cache hits). Latency = from handing the file to the
+browser to the end of the run it starts, with this clip's result on the page. Reported per phase: p50/p95/max latency, errors
+(timeouts, exception boxes, error messages, JavaScript errors, tracebacks in the server log;
+expected: none), the server's CPU (% of one core; it and its children, e.g. feature-extraction
+workers) and memory (RSS), sampled every ``--sample`` s. Target: p95 under load <= 2x the lone
+session's p95.
+
+    .venv/bin/python benchmarks/load.py [--seconds 120] [--sessions 3] [--idle 5] [--train]
+
+Uploads are cuts of the real GTZAN clips (``--gtzan``, default ../shared/gtzan), else synthetic
+clips. The dataset folder (Train) is ``$GENRE_DATA_DIR``, else that GTZAN folder, else a
+synthetic one (3 genres x 10 clips of 30 s); features go to ``$GENRE_CACHE_DIR`` (default: a
+throw-away cache).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serving  # noqa: E402 - benchmarks/serving.py, beside this file
+
+EPOCH_LINE = re.compile(r"Epoch \d+ of at most \d+")
+"""The Train page's progress line while a run trains."""
+TARGET_RATIO = 2.0
+"""p95 latency under load may be at most this many times the lone session's p95."""
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    samples: list[tuple[float, float, float]] = field(default_factory=list)
+    """(seconds since the test started, CPU % of one core since the previous sample, RSS MB)."""
+    load: str = ""
+    note: str = ""
+
+
+class Clips:
+    """Distinct WAV files, one per upload: cuts of the real GTZAN clips in ``music`` if any,
+    else synthetic clips."""
+
+    def __init__(self, folder: Path, music: list[Path]):
+        self.folder, self.music, self.seeds = folder, music, itertools.count()
+
+    def next(self, *, seconds: float) -> Path:
+        seed = next(self.seeds)
+        return serving.clip_file(self.folder / f"clip-{seed}.wav", seed=seed, seconds=seconds, music=self.music)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+async def sampler(server: serving.Server, phase_of, t_start: float, every: float) -> None:
+    """Appends a (t, CPU %, RSS) sample to the current phase every ``every`` s, forever."""
+    cpu, t = serving.cpu_seconds(server.proc.pid), time.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        now_cpu, now = serving.cpu_seconds(server.proc.pid), time.monotonic()
+        phase_of().samples.append((now - t_start, 100 * (now_cpu - cpu) / (now - t), serving.rss_mb(server.proc.pid)))
+        cpu, t = now_cpu, now
+
+
+async def page_problems(page) -> list[str]:
+    """Exception boxes and error messages shown on the page."""
+    found = []
+    for box in await page.locator('[data-testid="stException"]').all():
+        found.append("exception: " + (await box.inner_text())[:200])
+    for alert in await page.locator('[data-testid="stAlertContentError"]').all():
+        text = await alert.inner_text()
+        if "sound like music" not in text:  # the music verdict on a clip it takes for no music is an answer
+            found.append("error: " + text[:200])
+    return found
+
+
+async def new_tab(browser, url: str, phase: Phase, who: str):
+    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    page = await serving.open_home(context, url)
+    page.on("pageerror", lambda err: phase.errors.append(f"{who}: JavaScript error {err}"))
+    return context, page
+
+
+async def predictor(browser, url: str, clips: Clips, phase: Phase, *, who: str, until: float | None = None,
+                    count: int | None = None, think: float = 1.0) -> None:
+    """One session on Predict uploading clips: ``count`` of them, or until ``until`` (monotonic)."""
+    context, page = await new_tab(browser, url, phase, who)
+    try:
+        await serving.go_to(page, "Predict")
+        done = 0
+        while (count is None or done < count) and (until is None or time.monotonic() < until):
+            seconds = 29.0 + done % 10 / 10  # 10 segments each; a result is told from the last by its duration
+            try:
+                clip = clips.next(seconds=seconds)
+                phase.latencies.append(await serving.upload_and_wait(page, clip, seconds=seconds))
+            except Exception as err:  # noqa: BLE001 - a timeout or a broken page is a result here
+                phase.errors.append(f"{who}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+                await page.reload()
+                await page.locator("h1").first.wait_for(timeout=120_000)
+            phase.errors += [f"{who}: {p}" for p in await page_problems(page)]
+            done += 1
+            await asyncio.sleep(think)
+    finally:
+        await context.close()
+
+
+async def trainer(browser, url: str, phase: Phase) -> tuple[object, object]:
+    """A session that starts a CNN training run on the Train page; returns (context, page) once
+    the first epoch line shows (after feature extraction), so the run goes on beside the load."""
+    context, page = await new_tab(browser, url, phase, "trainer")
+    await serving.go_to(page, "Train")
+    await page.locator('[data-testid="stRadio"] label', has_text="CNN on log-mel patches").first.click()
+    await page.get_by_role("button", name="Start training").click()
+    await page.get_by_text(EPOCH_LINE).first.wait_for(timeout=1_800_000)
+    return context, page
+
+
+def dataset_dir(workdir: Path, gtzan: Path) -> tuple[Path, str]:
+    if os.environ.get("GENRE_DATA_DIR"):
+        return Path(os.environ["GENRE_DATA_DIR"]), f"$GENRE_DATA_DIR ({os.environ['GENRE_DATA_DIR']})"
+    if gtzan.is_dir():
+        return gtzan, f"{gtzan}"
+    root = workdir / "dataset"
+    for g, genre in enumerate(("chords", "drums", "mix")):
+        (root / genre).mkdir(parents=True)
+        for i in range(10):
+            serving.clip_file(root / genre / f"{genre}.{i:05d}.wav", seed=1000 * g + i)
+    return root, "synthetic (3 x 10 clips of 30 s)"
+
+
+def report(phases: list[Phase], server_errors: list[str]) -> None:
+    print("| phase | predictions | p50 | p95 | max | errors | server CPU (mean, % of a core) | RSS start -> max -> end | load average |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for p in phases:
+        if not p.latencies:
+            print(f"| {p.name} | 0 | - | - | - | {len(p.errors)} | - | - | {p.load} |")
+            continue
+        cpu = statistics.fmean(s[1] for s in p.samples) if p.samples else float("nan")
+        rss = [s[2] for s in p.samples] or [float("nan")]
+        print(f"| {p.name} | {len(p.latencies)} | {percentile(p.latencies, 50):.2f} s | {percentile(p.latencies, 95):.2f} s "
+              f"| {max(p.latencies):.2f} s | {len(p.errors)} | {cpu:.0f} % | {rss[0]:.0f} -> {max(rss):.0f} -> {rss[-1]:.0f} MB "
+              f"| {p.load} |")
+    for p in phases:
+        if p.note:
+            print(f"\n{p.name}: {p.note}")
+        for err in p.errors[:10]:
+            print(f"  error ({p.name}): {err}")
+    if server_errors:
+        print(f"\nserver log: {len(server_errors)} traceback(s)")
+    print("\nServer over time (every sample: seconds since start, CPU % of a core since the previous one, RSS MB):")
+    for p in phases:
+        if p.samples:
+            print(f"  {p.name}: " + ", ".join(f"{t:.0f}s {c:.0f}% {r:.0f}" for t, c, r in p.samples))
+    lone = next((p for p in phases if p.name == "lone" and p.latencies), None)
+    if lone:
+        base = percentile(lone.latencies, 95)
+        for p in phases:
+            if p is not lone and p.latencies:
+                ratio = percentile(p.latencies, 95) / base
+                print(f"\n{p.name}: p95 = {ratio:.2f}x the lone session's   target <= {TARGET_RATIO:g}x: "
+                      f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}", end="")
+        print()
+
+
+async def run(args: argparse.Namespace) -> None:
+    from playwright.async_api import async_playwright
+
+    with tempfile.TemporaryDirectory(prefix="genre-load-") as tmp:
+        workdir = Path(tmp)
+        data, data_note = dataset_dir(workdir, args.gtzan) if args.train else (Path(workdir), "none (no training)")
+        clips_dir = workdir / "clips"
+        clips_dir.mkdir()
+        music = serving.music_clips(args.gtzan)
+        clips = Clips(clips_dir, music)
+        env = {"GENRE_DATA_DIR": str(data), "GENRE_WARM": "1", "GENRE_DEV": "0",
+               "GENRE_CACHE_DIR": os.environ.get("GENRE_CACHE_DIR") or str(workdir / "cache")}
+        print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average {serving.load_average()} "
+              f"(1/5/15 min) at the start; uploads: {f'cuts (29.0-29.9 s) of the {len(music)} clips of {args.gtzan}' if music else 'synthetic 29.0-29.9 s clips'}; "
+              f"Train dataset: {data_note}; {args.sessions} predicting sessions, {args.idle} idle tabs, "
+              f"{args.seconds:.0f} s per loaded phase, {args.think:g} s between a result and the next upload\n")
+        server = serving.start_server(project=serving.PROJECT, python=sys.executable, env=env, log=workdir / "server.log")
+        phases: list[Phase] = [Phase("lone")]
+        t_start = time.monotonic()
+        sampling = asyncio.create_task(sampler(server, lambda: phases[-1], t_start, args.sample))
+        try:
+            warm = await asyncio.to_thread(server.wait_for_log, serving.WARM_DONE, timeout=300)
+            phases[0].note = f"server warm-up: {warm.group(0) if warm else 'not finished in 300 s'}"
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=str(serving.CHROMIUM), args=serving.LAUNCH_ARGS)
+                try:
+                    await phase_run(browser, server, clips, phases, args)
+                finally:
+                    await browser.close()
+        finally:
+            sampling.cancel()
+            server_errors = server.errors()
+            server.stop()
+        report(phases, server_errors)
+
+
+async def phase_run(browser, server: serving.Server, clips: Clips, phases: list[Phase], args) -> None:
+    lone = phases[0]
+    lone.samples.clear()  # the warm-up's samples
+    lone.load = serving.load_average()
+    await predictor(browser, server.url, clips, lone, who="lone", count=args.lone, think=args.think)
+
+    idle = []
+    loaded = Phase("load")
+    phases.append(loaded)
+    for i in range(args.idle):
+        idle.append(await new_tab(browser, server.url, loaded, f"idle {i}"))
+    loaded.samples.clear()
+    loaded.load = serving.load_average()
+    until = time.monotonic() + args.seconds
+    await asyncio.gather(*(predictor(browser, server.url, clips, loaded, who=f"session {i}", until=until,
+                                     think=args.think) for i in range(args.sessions)))
+    loaded.load += " -> " + serving.load_average()
+
+    if args.train:
+        training = Phase("load + training")
+        phases.append(training)
+        t0 = time.monotonic()
+        context, page = await trainer(browser, server.url, training)
+        training.samples.clear()
+        training.note = f"training started; feature extraction took {time.monotonic() - t0:.0f} s before the first epoch"
+        training.load = serving.load_average()
+        until = time.monotonic() + args.seconds
+        await asyncio.gather(*(predictor(browser, server.url, clips, training, who=f"session {i}", until=until,
+                                         think=args.think) for i in range(args.sessions)))
+        training.load += " -> " + serving.load_average()
+        epoch = page.get_by_text(EPOCH_LINE)
+        still = await epoch.count() > 0
+        training.note += (f"; at the end: {(await epoch.first.inner_text()).strip()}" if still
+                          else "; the run had ended before the phase did")
+        training.errors += [f"trainer: {p}" for p in await page_problems(page)]
+        await context.close()
+    for context, _ in idle:
+        await context.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=120.0, help="length of each loaded phase (s)")
+    parser.add_argument("--sessions", type=int, default=3, help="sessions predicting at once")
+    parser.add_argument("--idle", type=int, default=5, help="idle tabs on Home during the loaded phases")
+    parser.add_argument("--lone", type=int, default=8, help="predictions of the lone session")
+    parser.add_argument("--think", type=float, default=1.0, help="pause between a result and the next upload (s)")
+    parser.add_argument("--sample", type=float, default=10.0, help="CPU/RSS sampling period (s)")
+    parser.add_argument("--train", action="store_true", help="add the phase with a training run beside the load")
+    parser.add_argument("--gtzan", type=Path, default=serving.GTZAN,
+                        help="real clips to upload (<genre>/*.ogg) and the Train dataset (default ../shared/gtzan)")
+    args = parser.parse_args()
+    missing = serving.chromium_missing()
+    if missing:
+        raise SystemExit(f"cannot run: {missing}")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
