@@ -106,8 +106,8 @@ def expectation(kind: str, family: str, spec: ModelSpec | None, segment: float) 
             st.markdown(f"**{'Expected' if same else 'With the recommended settings, expected'}: {cv.expected()}**")
             epochs = (f" Early stopping kept epoch {cv.median_best_epoch} (median over the folds)."
                       if cv.median_best_epoch else "")
-            st.caption(f"Artist-grouped cross-validation on GTZAN, {cv.folds} folds ({cv.source}); ± is the "
-                       f"spread from fold to fold, where one run's validation score usually lands.{epochs}")
+            st.caption(f"Cross-validation of these settings: {cv.source}. ± is the spread from fold to fold, "
+                       f"where one run's validation score usually lands.{epochs}")
         if not same:
             st.caption("Your settings differ from the recommended ones.")
             st.button("Use the recommended settings", key="train_recommended", on_click=use_recommended,
