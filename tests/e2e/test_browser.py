@@ -243,6 +243,16 @@ def _curve_points(page) -> int:
         return plot && plot.data && plot.data.length ? plot.data[0].x.length : -1; }""")
 
 
+def no_weight_penalty(page) -> None:
+    """Set the Train page's L2 penalty to 0. Without a weight penalty the tiny dataset's validation
+    loss keeps falling (its clips are separable), so early stopping never ends a run before its
+    epochs are over."""
+    page.locator('[data-testid="stSlider"]', has_text="L2 penalty").get_by_role("slider").press("Home")
+    settle(page)
+    l2 = page.locator('[data-testid="stSlider"]', has_text="L2 penalty")
+    assert l2.locator('[data-testid="stSliderThumbValue"]').inner_text() == "0"
+
+
 def test_train_save_and_use_a_model(page, app, tmp_path):
     """30 epochs at most of an MLP on the tiny dataset: the live chart grows (also after a visit to
     another page), the results show a confusion matrix, Save refuses 'backbones' next to the
@@ -253,6 +263,7 @@ def test_train_save_and_use_a_model(page, app, tmp_path):
     epochs.fill("30")
     epochs.press("Enter")
     settle(page)
+    no_weight_penalty(page)
     check_metrics(page, "Train settings")
     shot(page, "train-1-settings")
     page.get_by_role("button", name="Start training").click()
@@ -330,12 +341,7 @@ def test_a_run_reopened_in_a_second_browser_context(page, app, browser):
     epochs.fill("1000")
     epochs.press("Enter")
     settle(page)
-    # Without a weight penalty the tiny dataset's validation loss keeps falling (its clips are
-    # separable), so early stopping never ends this run: it lasts until it is stopped.
-    page.locator('[data-testid="stSlider"]', has_text="L2 penalty").get_by_role("slider").press("Home")
-    settle(page)
-    l2 = page.locator('[data-testid="stSlider"]', has_text="L2 penalty")
-    assert l2.locator('[data-testid="stSliderThumbValue"]').inner_text() == "0"
+    no_weight_penalty(page)  # this run lasts until it is stopped
     page.get_by_role("button", name="Start training").click()
     page.wait_for_function("() => new URL(location.href).searchParams.get('run')")
     run_id = parse_qs(urlparse(page.url).query)["run"][0]

@@ -11,6 +11,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from conftest import synth, write_wav
 
@@ -36,6 +37,16 @@ def picture(page, name: str) -> None:
 def chart(page) -> dict | None:
     """The first chart's epochs drawn, the end of its x-axis and its legend entries (None: no chart)."""
     return page.evaluate(_CHART_JS)
+
+
+def progress_text(page) -> str:
+    """The first progress bar's text, "" when there is none (also when the bar goes away between
+    finding it and reading it: the page reruns while a run is watched)."""
+    progress = page.locator('[data-testid="stProgress"]')
+    try:
+        return progress.first.inner_text(timeout=1000) if progress.count() else ""
+    except PlaywrightTimeoutError:
+        return ""
 
 
 def choose(page, label: str, option: str) -> None:
@@ -129,8 +140,7 @@ def test_extraction_says_how_many_clips_how_fast_and_how_long(page, app: App, tm
     deadline = time.monotonic() + 300
     while not results.count():
         assert time.monotonic() < deadline, f"no result in 300 s; seen: {texts[-5:]}"
-        progress = page.locator('[data-testid="stProgress"]')
-        line = progress.first.inner_text() if progress.count() else ""
+        line = progress_text(page)
         if line and (not texts or texts[-1] != line):
             texts.append(line)
             if "clips/s" in line and not rate_shot:
