@@ -24,7 +24,32 @@ from genre.ui import cache, serve
 APP = str(ROOT / "streamlit_app.py")
 
 
-# --- no file watcher -----------------------------------------------------------------------
+# --- no Keras reset after a script run ---------------------------------------------------------
+
+def test_no_script_run_resets_keras(monkeypatch):
+    """Streamlit's own clean-up calls keras.backend.clear_session() (a full gc.collect(), the
+    kernel cache and layer names thrown away); after the dashboard's script runs, nothing does."""
+    import types
+
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.testing.v1 import AppTest
+
+    from genre.ui import keras_state
+
+    resets = []
+    fake = types.SimpleNamespace(backend=types.SimpleNamespace(clear_session=lambda: resets.append(1)))
+    monkeypatch.setitem(sys.modules, "keras", fake)
+    keras_state.STREAMLIT_CLEAN_UP()
+    assert resets == [1], "Streamlit's clean-up no longer resets Keras: genre.ui.keras_state may go"
+    resets.clear()
+    monkeypatch.setattr(script_runner, keras_state.CLEAN_UP, keras_state.STREAMLIT_CLEAN_UP)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/dataset.py").run()
+    assert not at.exception and resets == [], "a script run reset Keras"
+    assert getattr(script_runner, keras_state.CLEAN_UP) is keras_state.close_matplotlib_figures
+
+
+# --- no file watcher, no collection after every run -----------------------------------------------------------------------
 
 def test_config_turns_the_file_watcher_off():
     server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
@@ -37,10 +62,10 @@ def test_streamlit_reads_the_watcher_off_from_the_project_folder():
             "bootstrap.load_config_options(flag_options={})\n"
             "from streamlit.watcher.path_watcher import NoOpPathWatcher, get_default_path_watcher_class\n"
             "print(config.get_option('server.fileWatcherType'), config.get_option('server.runOnSave'),\n"
-            "      get_default_path_watcher_class() is NoOpPathWatcher)\n")
+            "      get_default_path_watcher_class() is NoOpPathWatcher, config.get_option('runner.postScriptGC'))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["none", "False", "True"]
+    assert out.stdout.split() == ["none", "False", "True", "False"]  # and no gc.collect(2) after each run
 
 
 def test_developer_mode_polls_instead_of_watching_the_project_tree():

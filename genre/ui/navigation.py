@@ -11,6 +11,9 @@ Every page therefore ends with ``run_page(main)``. Under the entry script it sim
 ``main()``. Started on its own, it runs the entry script instead: its ``st.navigation`` clears
 the flag and runs the page the URL asks for (this one) with the app's sidebar, page list and
 layout. From then on the server runs the entry script for every request, as usual.
+
+Both entry points also make sure Streamlit does not reset Keras after the run
+(:mod:`genre.ui.keras_state`).
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from genre.ui.keras_state import keep_keras_state
+
 ENTRY = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 _run = threading.local()
 """``inside`` is True while the entry script runs a page in this thread (one script run)."""
@@ -30,6 +35,7 @@ _run = threading.local()
 def run(pages: Sequence[st.Page], **navigation) -> None:
     """The entry script's last step: ``st.navigation(pages, **navigation).run()``, noting that
     the page runs under the entry script."""
+    keep_keras_state()
     page = st.navigation(list(pages), **navigation)
     _run.inside = True
     try:
@@ -48,6 +54,7 @@ def run_page(main: Callable[[], None]) -> None:
     """A page's last line: ``main()`` under the entry script (or when the page itself is the
     main script, as in ``AppTest.from_file('pages/x.py')``); when Streamlit started the page
     without the entry script, the entry script runs instead and renders this page."""
+    keep_keras_state()
     if getattr(_run, "inside", False) or _main_script() != ENTRY:
         main()
         return

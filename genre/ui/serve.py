@@ -2,7 +2,8 @@
 
 One process: :func:`genre.ui.warmup.start` begins loading TensorFlow and the default model in
 the background, then ``streamlit run streamlit_app.py`` serves with ``.streamlit/config.toml``
-(file watcher off: an idle tab costs nothing). Options after the command go to ``streamlit
+(file watcher off: an idle tab costs nothing), without the Keras reset Streamlit would do after
+every script run (:mod:`genre.ui.keras_state`). Options after the command go to ``streamlit
 run``, e.g. ``--server.port 8502``.
 
 ``GENRE_DEV=1`` is the developer mode: pages rerun when a project file is saved, through
@@ -17,6 +18,7 @@ import sys
 
 from genre.models import PROJECT_ROOT
 from genre.ui import warmup
+from genre.ui.keras_state import keep_keras_state
 
 APP = PROJECT_ROOT / "streamlit_app.py"
 DEV_OPTIONS = ("--server.fileWatcherType", "poll", "--server.runOnSave", "true")
@@ -33,6 +35,7 @@ def main(options: list[str] | None = None) -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notes are not for visitors
     argv = streamlit_argv(sys.argv[1:] if options is None else options, dev=os.environ.get("GENRE_DEV") == "1")
+    keep_keras_state()  # before the first script run: no Keras reset after any run
     warmup.start()
     cli.main(argv, prog_name="streamlit")
 
