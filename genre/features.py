@@ -278,6 +278,19 @@ def _estimate_tuning(power: np.ndarray, *, freq: np.ndarray, sr: int, n_fft: int
     return float(librosa.pitch_tuning(pitch[keep], resolution=0.01, bins_per_octave=bins_per_octave))
 
 
+def _log_mel(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """(n_mels, n_frames) log-power mel spectrogram in dB of a (1 + n_fft/2, n_frames) power STFT."""
+    mel = np.einsum("...ft,mf->...mt", power, _mel_basis(config.sr, config.n_fft, config.n_mels), optimize=True)
+    return librosa.power_to_db(mel)
+
+
+def log_mel_spectrogram(y: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """The (n_mels, n_frames) float32 log-power mel spectrogram in dB of mono ``y`` at ``config.sr``
+    Hz, as :func:`extract` computes it, without the other groups or the tempo: what a page draws."""
+    power = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
+    return _log_mel(power, config).astype(np.float32)
+
+
 def extract(y: np.ndarray, config: FeatureConfig = FeatureConfig()) -> Frames:
     """Compute every feature group of ``config`` from mono ``y`` at ``config.sr`` Hz.
 
@@ -288,8 +301,7 @@ def extract(y: np.ndarray, config: FeatureConfig = FeatureConfig()) -> Frames:
     sr, n_fft, hop = config.sr, config.n_fft, config.hop_length
     magnitude = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))
     power = magnitude**2
-    mel = np.einsum("...ft,mf->...mt", power, _mel_basis(sr, n_fft, config.n_mels), optimize=True)
-    log_mel = librosa.power_to_db(mel)
+    log_mel = _log_mel(power, config)
     onset_env = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=hop)
     tempo = _tempo(onset_env, sr=sr, hop_length=hop)
     groups = set(config.groups)

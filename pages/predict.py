@@ -54,10 +54,9 @@ def main() -> None:
         st.subheader("Audio")
         widgets.play(clip)
         widgets.decode_info(prediction.decoded)
-        frames = analysis.frames
-        st.markdown(f"**Mel spectrogram** (first {frames.n_frames * frames.hop_length / frames.sr:.0f} s)")
-        st.plotly_chart(plots.mel_spectrogram(frames.log_mel, sr=frames.sr, hop_length=frames.hop_length),
-                        key="predict_mel")
+        sr, hop = prediction.decoded.sr, analysis.hop_length
+        st.markdown(f"**Mel spectrogram** (first {analysis.log_mel.shape[1] * hop / sr:.0f} s)")
+        st.plotly_chart(plots.mel_spectrogram(analysis.log_mel, sr=sr, hop_length=hop), key="predict_mel")
         st.caption("Energy per pitch band over time, in dB: bright = loud. Low notes at the bottom.")
     st.caption(f"Predicted by model {analysis.model} ({analysis.config.kind} features).")
 

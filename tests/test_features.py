@@ -62,6 +62,17 @@ def test_a_subset_of_groups_and_other_sizes():
                      + ["rms_mean", "rms_std", "tempo_bpm"])
 
 
+def test_the_log_mel_view_is_extracts_log_mel(clips, frames):
+    """What the Predict page draws, computed alone (no other group, no tempo): extract's log-mel."""
+    for name, y in clips.items():
+        view = features.log_mel_spectrogram(y, CONFIG)
+        assert view.dtype == np.float32
+        np.testing.assert_array_equal(view, frames[name].log_mel, err_msg=name)
+    other = FeatureConfig(sr=16000, n_mels=64)
+    y = synth("beats", seconds=3.0, sr=16000)
+    np.testing.assert_array_equal(features.log_mel_spectrogram(y, other), extract(y, other).log_mel)
+
+
 def test_silence_and_very_short_clips_give_finite_features():
     silent = extract(np.zeros(2 * SR, np.float32), CONFIG)
     assert silent.tempo == 0.0 and len(silent.beat_frames) == 0

@@ -23,7 +23,7 @@ import streamlit as st
 
 from genre import dataset as ds
 from genre.audio import AudioError, Decoded, decode
-from genre.features import FeatureConfig, Frames, extract
+from genre.features import FeatureConfig, Frames, extract, log_mel_spectrogram
 from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, LoadedModel, ModelCard, ModelError,
                           check_model, load_model)
 from genre.pipeline import features_of
@@ -203,12 +203,14 @@ def dataset() -> pd.DataFrame | None:
 
 @dataclass
 class Analysis:
-    """A prediction of one clip and what to show beside it: ``frames`` holds the log-mel
-    spectrogram of its first ``VIEW_SECONDS`` s; ``model``/``config`` name what predicted it,
-    ``card`` is that model's card (its split names the clips it was trained on)."""
+    """A prediction of one clip and what to show beside it: ``log_mel`` is the (n_mels, n_frames)
+    log-mel spectrogram in dB of its first ``VIEW_SECONDS`` s at the decoded rate
+    (``prediction.decoded.sr``), one frame every ``hop_length`` samples; ``model``/``config`` name
+    what predicted it, ``card`` is that model's card (its split names the clips it was trained on)."""
 
     prediction: Prediction
-    frames: Frames
+    log_mel: np.ndarray
+    hop_length: int
     model: str
     config: FeatureConfig
     card: ModelCard
@@ -220,9 +222,9 @@ def _analyse(key: str, model_path: str, mtime: float, _data: bytes, _name: str) 
     config = model.card.config
     decoded = decode(_data, sr=config.sr, name=_name)
     prediction = predict_decoded(model, decoded, name=_name)
-    view = decoded.y[: int(VIEW_SECONDS * decoded.sr)]
-    frames = extract(view, FeatureConfig(sr=decoded.sr, groups=("mel",)))
-    return Analysis(prediction, frames, model.name, config, model.card)
+    view = FeatureConfig(sr=decoded.sr)
+    log_mel = log_mel_spectrogram(decoded.y[: int(VIEW_SECONDS * decoded.sr)], view)
+    return Analysis(prediction, log_mel, view.hop_length, model.name, config, model.card)
 
 
 def predict_bytes(data: bytes, *, name: str) -> Analysis | None:
