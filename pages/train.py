@@ -501,17 +501,17 @@ def results(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
         with right:
             st.markdown("**Per genre**")
             table = pd.DataFrame.from_dict(report["per_class"], orient="index").rename_axis("genre").reset_index()
-            # Undefined scores show as None instead of a misleading 0.00: recall and f1 of a genre without
+            # Undefined scores show as a dash instead of a misleading 0.00: recall and f1 of a genre without
             # validation clips, precision of a genre never predicted (columns of the confusion matrix).
             predicted = np.asarray(report["confusion"]).sum(axis=0)
             absent = table["support"].to_numpy() == 0
-            table.loc[absent, ["recall", "f1"]] = np.nan
-            table.loc[predicted == 0, "precision"] = np.nan
-            st.dataframe(table, hide_index=True, column_config={
-                k: st.column_config.NumberColumn(k, format="%.2f") for k in ("precision", "recall", "f1")})
+            undefined = {"recall": absent, "f1": absent, "precision": predicted == 0}
+            for column, mask in undefined.items():
+                table[column] = [UNDEFINED if gone else f"{value:.2f}" for value, gone in zip(table[column], mask)]
+            st.dataframe(table, hide_index=True)
             if absent.any():
                 st.caption(f"No validation clips of {', '.join(table.loc[absent, 'genre'])} (the split put them "
-                           "all on the training side), so their recall and f1 are undefined (None).")
+                           f"all on the training side), so their recall and f1 are undefined ({UNDEFINED}).")
     if snap.failed_files:
         with st.expander(f"{len(snap.failed_files)} files failed feature extraction and were left out"):
             st.dataframe(pd.DataFrame(list(snap.failed_files), columns=["path", "reason"]), hide_index=True)
@@ -583,6 +583,9 @@ def estimate(registry: runs.RunRegistry, clips: pd.DataFrame, request: runs.Trai
     missing = eta.missing_clips(clips["path"], request.config)
     return missing, eta.extraction_seconds(missing, request.config.kind, threads=registry.threads)
 
+
+UNDEFINED = "—"
+"""How the per-genre table shows a score that is undefined (no clips to compute it from)."""
 
 CONFIRM = "train_confirm"  # a start waiting for the person's go-ahead: the request and its extraction estimate
 
