@@ -22,7 +22,7 @@ session's p95.
 Uploads are cuts of the real GTZAN clips (``--gtzan``, default ../shared/gtzan), else synthetic
 clips. The dataset folder (Train) is ``$GENRE_DATA_DIR``, else that GTZAN folder, else a
 synthetic one (3 genres x 10 clips of 30 s); features go to ``$GENRE_CACHE_DIR`` (default: a
-throw-away cache).
+throw-away cache); the training run is kept in a throw-away models folder.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ import asyncio
 import itertools
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -197,7 +198,10 @@ async def run(args: argparse.Namespace) -> None:
         clips_dir.mkdir()
         music = serving.music_clips(args.gtzan)
         clips = Clips(clips_dir, music)
-        env = {"GENRE_DATA_DIR": str(data), "GENRE_WARM": "1", "GENRE_DEV": "0",
+        # Training runs and their records go to a throw-away models folder (with a copy of the shipped
+        # default, so the sidebar lists it as usual), never the project's.
+        shutil.copytree(serving.PROJECT / "models" / "default", workdir / "models" / "default")
+        env = {"GENRE_DATA_DIR": str(data), "GENRE_WARM": "1", "GENRE_DEV": "0", "GENRE_MODELS_DIR": str(workdir / "models"),
                "GENRE_CACHE_DIR": os.environ.get("GENRE_CACHE_DIR") or str(workdir / "cache")}
         print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average {serving.load_average()} "
               f"(1/5/15 min) at the start; uploads: {f'cuts (29.0-29.9 s) of the {len(music)} clips of {args.gtzan}' if music else 'synthetic 29.0-29.9 s clips'}; "
