@@ -87,6 +87,11 @@ RECIPES.update({
     "fused-mlp": Recipe("fused-mlp", "MSD penultimate + mn04 embedding -> MLP 128",
                         backbone_config(FUSED, groups=("penultimate", "embedding")),
                         ModelSpec(hidden=(128,), dropout=0.5, l2=1e-3, epochs=100, patience=10, batch_size=256)),
+    # The Train page's backbone MLP (genre.train_defaults, chosen by CV on each backbone alone).
+    "fused-mlp64": Recipe("fused-mlp64", "MSD penultimate + mn04 embedding -> MLP 64, lr 3e-4, L2 1e-2",
+                          backbone_config(FUSED, groups=("penultimate", "embedding")),
+                          ModelSpec(hidden=(64,), dropout=0.5, learning_rate=3e-4, l2=1e-2, epochs=100, patience=10,
+                                    batch_size=256)),
 })
 
 
