@@ -493,14 +493,16 @@ class RunRegistry:
                 "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
 
     # --- the follower thread (one per running worker) -----------------------------------------
-    def _follow(self, run_id: str, proc: subprocess.Popen, read_fd: int) -> None:
-        """Apply the worker's events until its pipe closes, then record how it ended."""
+    def _drain(self, run_id: str, proc: subprocess.Popen, read_fd: int) -> int:
+        """Apply the JSON events a worker process writes on ``read_fd`` to run ``run_id`` until
+        the pipe closes (lines that are not a JSON object are skipped: only the worker writes
+        there); then wait for the process and return its exit code."""
         with os.fdopen(read_fd, "r", encoding="utf-8", errors="replace") as events:
             for line in events:
                 try:
                     event = json.loads(line)
                 except ValueError:
-                    continue  # not ours (cannot happen: only the worker writes this pipe)
+                    continue
                 if isinstance(event, dict):
                     self._apply(run_id, event)
         code = proc.wait()
@@ -509,6 +511,11 @@ class RunRegistry:
                 proc.stdin.close()
             except OSError:
                 pass
+        return code
+
+    def _follow(self, run_id: str, proc: subprocess.Popen, read_fd: int) -> None:
+        """Apply the worker's events until its pipe closes, then record how it ended."""
+        code = self._drain(run_id, proc, read_fd)
         with self._lock:
             self._procs.pop(run_id, None)
             if run_id in self._runs and self._runs[run_id].active:
@@ -525,20 +532,7 @@ class RunRegistry:
 
     def _follow_comparison(self, run_id: str, path: str, proc: subprocess.Popen, read_fd: int) -> None:
         """Apply an evaluation process's events until its pipe closes."""
-        with os.fdopen(read_fd, "r", encoding="utf-8", errors="replace") as events:
-            for line in events:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict):
-                    self._apply(run_id, event)
-        code = proc.wait()
-        if proc.stdin is not None:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
+        code = self._drain(run_id, proc, read_fd)
         with self._lock:
             self._end_comparisons(run_id, path, f"the evaluation process ended unexpectedly ({_exit_reason(code)})")
 

@@ -16,7 +16,6 @@ def truth(path: str, analysis: cache.Analysis) -> None:
     if rows is None or rows.empty:
         return
     label, clip_id = rows["label"].iloc[0], rows["clip_id"].iloc[0]
-    verdict = ""
     if label not in analysis.card.labels:
         verdict = f" · this model does not know {label}; it answers one of its {len(analysis.card.labels)} genres"
     else:

@@ -584,8 +584,9 @@ def estimate(registry: runs.RunRegistry, clips: pd.DataFrame, request: runs.Trai
     return missing, eta.extraction_seconds(missing, request.config.kind, threads=registry.threads)
 
 
+# How the per-genre table shows a score that is undefined (no clips to compute it from). A comment,
+# not a docstring: Streamlit's magic would draw a bare string of a page script on the page.
 UNDEFINED = "—"
-"""How the per-genre table shows a score that is undefined (no clips to compute it from)."""
 
 CONFIRM = "train_confirm"  # a start waiting for the person's go-ahead: the request and its extraction estimate
 

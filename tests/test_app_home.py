@@ -2,6 +2,7 @@
 and no TensorFlow import while nothing is predicted."""
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -131,3 +132,18 @@ def test_home_checks_a_damaged_model_without_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-2:] == ["['damaged']", "[]"]
+
+
+def test_no_page_script_has_a_stray_string_that_streamlit_would_draw():
+    """Streamlit's magic writes every bare expression of a page script onto the page: a string
+    under a constant (an attribute docstring) showed up as a line of text at the top of Train.
+    Only the module docstring is allowed at the top level of the scripts Streamlit runs."""
+    scripts = [ROOT / "streamlit_app.py", *sorted((ROOT / "pages").glob("*.py"))]
+    stray = []
+    for script in scripts:
+        body = ast.parse(script.read_text(encoding="utf-8")).body
+        for node in body[1:]:
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                stray.append(f"{script.name}:{node.lineno}")
+    assert len(scripts) > 1 and not stray, stray
+

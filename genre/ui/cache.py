@@ -52,8 +52,8 @@ def card_mtime(path: Path) -> float:
 
 
 MAX_MODELS = 3
-"""Loaded models kept in memory at most (the MusiCNN backbones they share are kept apart, by
-``genre.backbones.embeddings.load_backbone``)."""
+"""Loaded models kept in memory at most (the backbones they share are kept apart, once each, by
+``genre.backbones.load``)."""
 
 
 class ModelLRU:
