@@ -1,23 +1,37 @@
-"""Load test: several browser sessions against one dashboard on localhost for a few minutes.
+"""Load test: several people's sessions against one dashboard on localhost for a few minutes.
 
 One server started as ./run.sh starts it (``python -m genre.ui.serve``: warm-up, no file
-watcher), driven by headless Chromium (one context = one person's tab, own Streamlit
-session). After the warm-up:
+watcher). Each person is a tab with its own Streamlit session, either (``--client``)
+
+- ``protocol`` (default): Streamlit's own websocket protocol, spoken by benchmarks/st_client.py.
+  The server does all it does for a browser tab (script runs, uploads, fragment refreshes of a
+  watched training, media fetches); the people's browsers are elsewhere, as in a room where
+  everyone has their own machine. This measures the server.
+- ``browser``: headless Chromium contexts on this machine. Drawing the pages (plotly charts in
+  software) then costs this machine as much CPU as the server's work (~1 s per prediction), so
+  it measures server and browsers together on the same 2 cores.
+
+After the warm-up:
 
 1. **lone**: one session on Predict uploads ``--lone`` distinct 30 s clips, one after another.
 2. **load**: ``--sessions`` sessions do the same at once, each in a loop for ``--seconds``
-   (``--think`` s between a result and the next upload), while ``--idle`` more tabs sit on Home.
+   (a pause of ``--think`` s on average between a result and the next upload), while ``--idle``
+   more tabs sit on Home. Pauses are drawn uniformly from 0.5-1.5x ``--think`` (seeded per
+   session) and sessions start one pause apart: people do not press upload in step. With equal
+   fixed pauses the sessions fall into lockstep (each run ends when the others' do), so every
+   upload meets all the others head-on, a worst case measured separately (``--lockstep``).
 3. **load + training** (``--train``): as 2, plus one more session that has started a training
    run on the Train page (CNN on log-mel patches over the dataset folder) and watches it.
 
 Every upload is a different clip (no cache hits). Latency = from handing the file to the
-browser to the end of the run it starts, with this clip's result on the page. Reported per phase: p50/p95/max latency, errors
+browser (the protocol client: from asking for the upload URL) to the end of the run it starts,
+with this clip's result on the page. Reported per phase: p50/p95/max latency, errors
 (timeouts, exception boxes, error messages, JavaScript errors, tracebacks in the server log;
-expected: none), the server's CPU (% of one core; it and its children, e.g. feature-extraction
-workers) and memory (RSS), sampled every ``--sample`` s. Target: p95 under load <= 2x the lone
+expected: none), the server's CPU (% of one core; it and its children, e.g. training workers)
+and memory (RSS), sampled every ``--sample`` s. Target: p95 under load <= 2x the lone
 session's p95.
 
-    .venv/bin/python benchmarks/load.py [--seconds 120] [--sessions 3] [--idle 5] [--train]
+    .venv/bin/python benchmarks/load.py [--client protocol|browser] [--seconds 120] [--sessions 3] [--idle 5] [--train]
 
 Uploads are cuts of the real GTZAN clips (``--gtzan``, default ../shared/gtzan), else synthetic
 clips. The dataset folder (Train) is ``$GENRE_DATA_DIR``, else that GTZAN folder, else a
@@ -30,6 +44,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import random
 import re
 import shutil
 import statistics
@@ -41,9 +56,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving  # noqa: E402 - benchmarks/serving.py, beside this file
+import st_client  # noqa: E402
+from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
 EPOCH_LINE = re.compile(r"Epoch \d+ of at most \d+")
 """The Train page's progress line while a run trains."""
+CLIENTS = {"protocol": "Streamlit's websocket protocol (benchmarks/st_client.py, no browser on this machine)",
+           "browser": "headless Chromium contexts on this machine's cores"}
 TARGET_RATIO = 2.0
 """p95 latency under load may be at most this many times the lone session's p95."""
 
@@ -86,57 +105,145 @@ async def sampler(server: serving.Server, phase_of, t_start: float, every: float
         cpu, t = now_cpu, now
 
 
-async def page_problems(page) -> list[str]:
-    """Exception boxes and error messages shown on the page."""
-    found = []
-    for box in await page.locator('[data-testid="stException"]').all():
-        found.append("exception: " + (await box.inner_text())[:200])
-    for alert in await page.locator('[data-testid="stAlertContentError"]').all():
-        text = await alert.inner_text()
-        if "sound like music" not in text:  # the music verdict on a clip it takes for no music is an answer
-            found.append("error: " + text[:200])
-    return found
+class BrowserTab:
+    """A person's tab in headless Chromium (one context each): everything a browser does,
+    drawing included, on this machine's cores."""
+
+    def __init__(self, browser, url: str, phase: Phase, who: str):
+        self.browser, self.url, self.phase, self.who = browser, url, phase, who
+
+    async def open(self) -> None:
+        self.context = await self.browser.new_context(viewport={"width": 1400, "height": 900})
+        self.page = await serving.open_home(self.context, self.url)
+        self.page.on("pageerror", lambda err: self.phase.errors.append(f"{self.who}: JavaScript error {err}"))
+
+    async def go_to(self, name: str) -> None:
+        await serving.go_to(self.page, name)
+
+    async def upload(self, clip: Path, *, seconds: float) -> float:
+        return await serving.upload_and_wait(self.page, clip, seconds=seconds)
+
+    async def recover(self) -> None:
+        await self.page.reload()
+        await self.page.locator("h1").first.wait_for(timeout=120_000)
+
+    async def problems(self) -> list[str]:
+        """Exception boxes and error messages shown on the page."""
+        found = []
+        for box in await self.page.locator('[data-testid="stException"]').all():
+            found.append("exception: " + (await box.inner_text())[:200])
+        for alert in await self.page.locator('[data-testid="stAlertContentError"]').all():
+            found.append("error: " + (await alert.inner_text())[:200])
+        return [p for p in found if not music_verdict(p)]
+
+    async def start_training(self, family: str) -> None:
+        await serving.go_to(self.page, "Train")
+        await self.page.locator('[data-testid="stRadio"] label', has_text=family).first.click()
+        await self.page.get_by_role("button", name="Start training").click()
+        await self.page.get_by_text(EPOCH_LINE).first.wait_for(timeout=1_800_000)
+
+    async def epoch_line(self) -> str | None:
+        epoch = self.page.get_by_text(EPOCH_LINE)
+        return (await epoch.first.inner_text()).strip() if await epoch.count() else None
+
+    async def close(self) -> None:
+        await self.context.close()
 
 
-async def new_tab(browser, url: str, phase: Phase, who: str):
-    context = await browser.new_context(viewport={"width": 1400, "height": 900})
-    page = await serving.open_home(context, url)
-    page.on("pageerror", lambda err: phase.errors.append(f"{who}: JavaScript error {err}"))
-    return context, page
+class ProtocolTab:
+    """A person's tab spoken over Streamlit's websocket protocol (benchmarks/st_client.py): the
+    server does the same work as for a browser tab, the person's browser runs elsewhere."""
+
+    def __init__(self, url: str, phase: Phase, who: str):
+        self.session, self.phase, self.who = st_client.Session(url), phase, who
+
+    async def open(self) -> None:
+        await self.session.open("")
+
+    async def go_to(self, name: str) -> None:
+        await self.session.go_to(name.lower())
+
+    async def upload(self, clip: Path, *, seconds: float) -> float:
+        uploader = self.session.page.widget("file_uploader", "Drop a clip here")
+        t0 = time.perf_counter()
+        await self.session.upload(uploader, clip, until=lambda page: page.metric("Duration") == f"{seconds:.1f} s")
+        return time.perf_counter() - t0
+
+    async def recover(self) -> None:
+        await self.session.close()
+        self.session = st_client.Session(self.session.url)
+        await self.session.open("predict")
+
+    async def problems(self) -> list[str]:
+        return [p for p in self.session.page.problems() if not music_verdict(p)]
+
+    async def start_training(self, family: str) -> None:
+        page = await self.session.go_to("train")
+        model = page.widget("radio", "Model")
+        page = await self.session.run([WidgetState(id=model.radio.id, string_value=family)])
+        start = page.widget("button", "Start training")
+        await self.session.run([WidgetState(id=start.button.id, trigger_value=True)])
+        await self.session.wait_for(lambda page: self._epoch(page) is not None, timeout=1_800)
+
+    @staticmethod
+    def _epoch(page: st_client.Page) -> str | None:
+        for element in page.elements.values():
+            found = EPOCH_LINE.search(st_client.element_text(element))
+            if found:
+                return st_client.element_text(element)
+        return None
+
+    async def epoch_line(self) -> str | None:
+        return self._epoch(self.session.page)
+
+    async def close(self) -> None:
+        await self.session.close()
 
 
-async def predictor(browser, url: str, clips: Clips, phase: Phase, *, who: str, until: float | None = None,
-                    count: int | None = None, think: float = 1.0) -> None:
-    """One session on Predict uploading clips: ``count`` of them, or until ``until`` (monotonic)."""
-    context, page = await new_tab(browser, url, phase, who)
+def music_verdict(problem: str) -> bool:
+    """The music verdict on a clip it takes for no music is an answer, not a problem."""
+    return "sound like music" in problem
+
+
+async def new_tab(client, url: str, phase: Phase, who: str):
+    tab = ProtocolTab(url, phase, who) if client == "protocol" else BrowserTab(client, url, phase, who)
+    await tab.open()
+    return tab
+
+
+async def predictor(client, url: str, clips: Clips, phase: Phase, *, who: str, until: float | None = None,
+                    count: int | None = None, think: float = 1.0, seed: int = 0, start: float = 0.0,
+                    lockstep: bool = False) -> None:
+    """One session on Predict uploading clips: ``count`` of them, or until ``until`` (monotonic);
+    first upload after ``start`` s, then pauses of 0.5-1.5x ``think`` s (exactly ``think`` with
+    ``lockstep``), drawn with ``seed``."""
+    pauses = random.Random(seed)
+    tab = await new_tab(client, url, phase, who)
     try:
-        await serving.go_to(page, "Predict")
+        await tab.go_to("Predict")
+        await asyncio.sleep(start)
         done = 0
         while (count is None or done < count) and (until is None or time.monotonic() < until):
             seconds = 29.0 + done % 10 / 10  # 10 segments each; a result is told from the last by its duration
             try:
                 clip = clips.next(seconds=seconds)
-                phase.latencies.append(await serving.upload_and_wait(page, clip, seconds=seconds))
+                phase.latencies.append(await tab.upload(clip, seconds=seconds))
             except Exception as err:  # noqa: BLE001 - a timeout or a broken page is a result here
-                phase.errors.append(f"{who}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
-                await page.reload()
-                await page.locator("h1").first.wait_for(timeout=120_000)
-            phase.errors += [f"{who}: {p}" for p in await page_problems(page)]
+                phase.errors.append(f"{who}: {type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}")
+                await tab.recover()
+            phase.errors += [f"{who}: {p}" for p in await tab.problems()]
             done += 1
-            await asyncio.sleep(think)
+            await asyncio.sleep(think if lockstep else think * pauses.uniform(0.5, 1.5))
     finally:
-        await context.close()
+        await tab.close()
 
 
-async def trainer(browser, url: str, phase: Phase) -> tuple[object, object]:
-    """A session that starts a CNN training run on the Train page; returns (context, page) once
-    the first epoch line shows (after feature extraction), so the run goes on beside the load."""
-    context, page = await new_tab(browser, url, phase, "trainer")
-    await serving.go_to(page, "Train")
-    await page.locator('[data-testid="stRadio"] label', has_text="CNN on log-mel patches").first.click()
-    await page.get_by_role("button", name="Start training").click()
-    await page.get_by_text(EPOCH_LINE).first.wait_for(timeout=1_800_000)
-    return context, page
+async def trainer(client, url: str, phase: Phase):
+    """A session that starts a CNN training run on the Train page; returns its tab once the
+    first epoch line shows (after feature extraction), so the run goes on beside the load."""
+    tab = await new_tab(client, url, phase, "trainer")
+    await tab.start_training("CNN on log-mel patches")
+    return tab
 
 
 def dataset_dir(workdir: Path, gtzan: Path) -> tuple[Path, str]:
@@ -189,8 +296,6 @@ def report(phases: list[Phase], server_errors: list[str]) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from playwright.async_api import async_playwright
-
     with tempfile.TemporaryDirectory(prefix="genre-load-") as tmp:
         workdir = Path(tmp)
         data, data_note = dataset_dir(workdir, args.gtzan) if args.train else (Path(workdir), "none (no training)")
@@ -205,8 +310,10 @@ async def run(args: argparse.Namespace) -> None:
                "GENRE_CACHE_DIR": os.environ.get("GENRE_CACHE_DIR") or str(workdir / "cache")}
         print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average {serving.load_average()} "
               f"(1/5/15 min) at the start; uploads: {f'cuts (29.0-29.9 s) of the {len(music)} clips of {args.gtzan}' if music else 'synthetic 29.0-29.9 s clips'}; "
-              f"Train dataset: {data_note}; {args.sessions} predicting sessions, {args.idle} idle tabs, "
-              f"{args.seconds:.0f} s per loaded phase, {args.think:g} s between a result and the next upload\n")
+              f"Train dataset: {data_note}; sessions: {CLIENTS[args.client]}; {args.sessions} predicting, {args.idle} idle, "
+              f"{args.seconds:.0f} s per loaded phase, "
+              + (f"{args.think:g} s between a result and the next upload, all sessions alike (lockstep)\n" if args.lockstep
+                 else f"{0.5 * args.think:g}-{1.5 * args.think:g} s (random) between a result and the next upload\n"))
         server = serving.start_server(project=serving.PROJECT, python=sys.executable, env=env, log=workdir / "server.log")
         phases: list[Phase] = [Phase("lone")]
         t_start = time.monotonic()
@@ -214,12 +321,17 @@ async def run(args: argparse.Namespace) -> None:
         try:
             warm = await asyncio.to_thread(server.wait_for_log, serving.WARM_DONE, timeout=300)
             phases[0].note = f"server warm-up: {warm.group(0) if warm else 'not finished in 300 s'}"
-            async with async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=str(serving.CHROMIUM), args=serving.LAUNCH_ARGS)
-                try:
-                    await phase_run(browser, server, clips, phases, args)
-                finally:
-                    await browser.close()
+            if args.client == "protocol":
+                await phase_run("protocol", server, clips, phases, args)
+            else:
+                from playwright.async_api import async_playwright
+
+                async with async_playwright() as pw:
+                    browser = await pw.chromium.launch(executable_path=str(serving.CHROMIUM), args=serving.LAUNCH_ARGS)
+                    try:
+                        await phase_run(browser, server, clips, phases, args)
+                    finally:
+                        await browser.close()
         finally:
             sampling.cancel()
             server_errors = server.errors()
@@ -227,44 +339,49 @@ async def run(args: argparse.Namespace) -> None:
         report(phases, server_errors)
 
 
-async def phase_run(browser, server: serving.Server, clips: Clips, phases: list[Phase], args) -> None:
+def pace(args, session: int) -> dict:
+    """The pauses of predicting session number ``session`` (see predictor)."""
+    stagger = 0.0 if args.lockstep else (session % 100) * args.think / max(1, args.sessions)
+    return {"think": args.think, "seed": session, "start": stagger, "lockstep": args.lockstep}
+
+
+async def phase_run(client, server: serving.Server, clips: Clips, phases: list[Phase], args) -> None:
+    """The phases one after another; ``client`` is a Chromium browser or "protocol"."""
     lone = phases[0]
     lone.samples.clear()  # the warm-up's samples
     lone.load = serving.load_average()
-    await predictor(browser, server.url, clips, lone, who="lone", count=args.lone, think=args.think)
+    await predictor(client, server.url, clips, lone, who="lone", count=args.lone, think=args.think, lockstep=args.lockstep)
 
     idle = []
     loaded = Phase("load")
     phases.append(loaded)
     for i in range(args.idle):
-        idle.append(await new_tab(browser, server.url, loaded, f"idle {i}"))
+        idle.append(await new_tab(client, server.url, loaded, f"idle {i}"))
     loaded.samples.clear()
     loaded.load = serving.load_average()
     until = time.monotonic() + args.seconds
-    await asyncio.gather(*(predictor(browser, server.url, clips, loaded, who=f"session {i}", until=until,
-                                     think=args.think) for i in range(args.sessions)))
+    await asyncio.gather(*(predictor(client, server.url, clips, loaded, who=f"session {i}", until=until, **pace(args, i))
+                           for i in range(args.sessions)))
     loaded.load += " -> " + serving.load_average()
 
     if args.train:
         training = Phase("load + training")
         phases.append(training)
         t0 = time.monotonic()
-        context, page = await trainer(browser, server.url, training)
+        tab = await trainer(client, server.url, training)
         training.samples.clear()
         training.note = f"training started; feature extraction took {time.monotonic() - t0:.0f} s before the first epoch"
         training.load = serving.load_average()
         until = time.monotonic() + args.seconds
-        await asyncio.gather(*(predictor(browser, server.url, clips, training, who=f"session {i}", until=until,
-                                         think=args.think) for i in range(args.sessions)))
+        await asyncio.gather(*(predictor(client, server.url, clips, training, who=f"session {i}", until=until,
+                                         **pace(args, 100 + i)) for i in range(args.sessions)))
         training.load += " -> " + serving.load_average()
-        epoch = page.get_by_text(EPOCH_LINE)
-        still = await epoch.count() > 0
-        training.note += (f"; at the end: {(await epoch.first.inner_text()).strip()}" if still
-                          else "; the run had ended before the phase did")
-        training.errors += [f"trainer: {p}" for p in await page_problems(page)]
-        await context.close()
-    for context, _ in idle:
-        await context.close()
+        line = await tab.epoch_line()
+        training.note += f"; at the end: {line}" if line else "; the run had ended before the phase did"
+        training.errors += [f"trainer: {p}" for p in await tab.problems()]
+        await tab.close()
+    for tab in idle:
+        await tab.close()
 
 
 def main() -> None:
@@ -273,13 +390,18 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=3, help="sessions predicting at once")
     parser.add_argument("--idle", type=int, default=5, help="idle tabs on Home during the loaded phases")
     parser.add_argument("--lone", type=int, default=20, help="predictions of the lone session")
-    parser.add_argument("--think", type=float, default=1.0, help="pause between a result and the next upload (s)")
+    parser.add_argument("--think", type=float, default=1.0, help="mean pause between a result and the next upload (s)")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="equal fixed pauses and one start for all sessions: every upload meets the others head-on")
     parser.add_argument("--sample", type=float, default=10.0, help="CPU/RSS sampling period (s)")
+    parser.add_argument("--client", choices=("protocol", "browser"), default="protocol",
+                        help="sessions over Streamlit's websocket protocol (the server's work only) or in headless "
+                             "Chromium on this machine (drawing included, sharing its cores)")
     parser.add_argument("--train", action="store_true", help="add the phase with a training run beside the load")
     parser.add_argument("--gtzan", type=Path, default=serving.GTZAN,
                         help="real clips to upload (<genre>/*.ogg) and the Train dataset (default ../shared/gtzan)")
     args = parser.parse_args()
-    missing = serving.chromium_missing()
+    missing = serving.chromium_missing() if args.client == "browser" else None
     if missing:
         raise SystemExit(f"cannot run: {missing}")
     asyncio.run(run(args))
