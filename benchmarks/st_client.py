@@ -105,7 +105,8 @@ class Session:
         self._file_urls: dict[str, asyncio.Future] = {}
         self._requests = itertools.count()
         self.page_name = ""
-        self.media_fetches = 0
+        self.media_fetches = self.media_misses = 0
+        self._background: set[asyncio.Task] = set()
 
     async def open(self, page: str = "", *, timeout: float = 120.0) -> Page:
         """Connect (XSRF cookie from the health endpoint, then the websocket) and run ``page``
@@ -121,7 +122,7 @@ class Session:
         return await self.go_to(page, timeout=timeout)
 
     async def close(self) -> None:
-        for task in self._fragments.values():
+        for task in [*self._fragments.values(), *self._background]:
             task.cancel()
         if self._socket is not None:
             await self._socket.close()
@@ -247,8 +248,10 @@ class Session:
                 path = tuple(msg.metadata.delta_path)
                 self._elements[path] = msg.delta.new_element
                 touched.add(path)
-                if element_kind(msg.delta.new_element) in ("audio", "video"):
-                    asyncio.create_task(self._fetch_media(getattr(msg.delta.new_element, element_kind(msg.delta.new_element)).url))
+                kind_of = element_kind(msg.delta.new_element)
+                if kind_of in ("audio", "video") and getattr(msg.delta.new_element, kind_of).url:
+                    self._background.add(asyncio.create_task(
+                        self._fetch_media(getattr(msg.delta.new_element, kind_of).url)))
             elif kind == "auto_rerun":
                 fragment = msg.auto_rerun.fragment_id
                 if fragment not in self._fragments:
@@ -276,8 +279,12 @@ class Session:
             self._finished.notify_all()
 
     async def _fetch_media(self, url: str) -> None:
-        """Fetch a player's file once, as the browser does when it shows the player."""
-        if url:
+        """Fetch a player's file once, as the browser does when it shows the player; a file the
+        server has already dropped (a later run replaced the player) counts in ``media_misses``."""
+        try:
             await asyncio.to_thread(self._http, "GET", url)
             self.media_fetches += 1
-
+        except requests.RequestException:
+            self.media_misses += 1
+        finally:
+            self._background.discard(asyncio.current_task())

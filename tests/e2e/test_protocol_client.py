@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import soundfile as sf
@@ -41,8 +42,15 @@ async def predict_two_then_a_broken_file(url: str, tmp_path) -> list[st_client.P
         await session.close()
 
 
+def in_own_loop(coroutine):
+    """asyncio.run in a thread of its own: playwright's sync API, which the other browser tests
+    of the session use, keeps an event loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_the_protocol_client_uploads_and_reads_results_like_a_tab(app, tmp_path):
-    first, second, broken = asyncio.run(predict_two_then_a_broken_file(app.url, tmp_path))
+    first, second, broken = in_own_loop(predict_two_then_a_broken_file(app.url, tmp_path))
     for page, seconds in ((first, 5.2), (second, 6.4)):
         assert page.metric("Duration") == f"{seconds:.1f} s"
         genre_lines = [e.markdown.body for e in page.find("markdown", "#### ")]
