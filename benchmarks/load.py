@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import os
 import random
@@ -175,7 +176,12 @@ class ProtocolTab:
         await self.session.open("predict")
 
     async def problems(self) -> list[str]:
-        return [p for p in self.session.page.problems() if not music_verdict(p)]
+        """The page's problems, and players whose file could not be fetched since the last call."""
+        found = [p for p in self.session.page.problems() if not music_verdict(p)]
+        if self.session.media_misses:
+            found.append(f"{self.session.media_misses} player file(s) could not be fetched")
+            self.session.media_misses = 0
+        return found
 
     async def start_training(self, family: str) -> None:
         page = await self.session.go_to("train")
@@ -187,11 +193,8 @@ class ProtocolTab:
 
     @staticmethod
     def _epoch(page: st_client.Page) -> str | None:
-        for element in page.elements.values():
-            found = EPOCH_LINE.search(st_client.element_text(element))
-            if found:
-                return st_client.element_text(element)
-        return None
+        texts = (st_client.element_text(e) for e in page.elements.values() if st_client.element_kind(e) != "plotly_chart")
+        return next((text for text in texts if EPOCH_LINE.search(text)), None)
 
     async def epoch_line(self) -> str | None:
         return self._epoch(self.session.page)
@@ -205,20 +208,21 @@ def music_verdict(problem: str) -> bool:
     return "sound like music" in problem
 
 
-async def new_tab(client, url: str, phase: Phase, who: str):
-    tab = ProtocolTab(url, phase, who) if client == "protocol" else BrowserTab(client, url, phase, who)
+async def new_tab(make_tab, url: str, phase: Phase, who: str):
+    """An opened tab: ``make_tab(url, phase, who)`` is ProtocolTab or a BrowserTab on a browser."""
+    tab = make_tab(url, phase, who)
     await tab.open()
     return tab
 
 
-async def predictor(client, url: str, clips: Clips, phase: Phase, *, who: str, until: float | None = None,
+async def predictor(make_tab, url: str, clips: Clips, phase: Phase, *, who: str, until: float | None = None,
                     count: int | None = None, think: float = 1.0, seed: int = 0, start: float = 0.0,
                     lockstep: bool = False) -> None:
     """One session on Predict uploading clips: ``count`` of them, or until ``until`` (monotonic);
     first upload after ``start`` s, then pauses of 0.5-1.5x ``think`` s (exactly ``think`` with
     ``lockstep``), drawn with ``seed``."""
     pauses = random.Random(seed)
-    tab = await new_tab(client, url, phase, who)
+    tab = await new_tab(make_tab, url, phase, who)
     try:
         await tab.go_to("Predict")
         await asyncio.sleep(start)
@@ -238,10 +242,10 @@ async def predictor(client, url: str, clips: Clips, phase: Phase, *, who: str, u
         await tab.close()
 
 
-async def trainer(client, url: str, phase: Phase):
+async def trainer(make_tab, url: str, phase: Phase):
     """A session that starts a CNN training run on the Train page; returns its tab once the
     first epoch line shows (after feature extraction), so the run goes on beside the load."""
-    tab = await new_tab(client, url, phase, "trainer")
+    tab = await new_tab(make_tab, url, phase, "trainer")
     await tab.start_training("CNN on log-mel patches")
     return tab
 
@@ -322,14 +326,14 @@ async def run(args: argparse.Namespace) -> None:
             warm = await asyncio.to_thread(server.wait_for_log, serving.WARM_DONE, timeout=300)
             phases[0].note = f"server warm-up: {warm.group(0) if warm else 'not finished in 300 s'}"
             if args.client == "protocol":
-                await phase_run("protocol", server, clips, phases, args)
+                await phase_run(ProtocolTab, server, clips, phases, args)
             else:
                 from playwright.async_api import async_playwright
 
                 async with async_playwright() as pw:
                     browser = await pw.chromium.launch(executable_path=str(serving.CHROMIUM), args=serving.LAUNCH_ARGS)
                     try:
-                        await phase_run(browser, server, clips, phases, args)
+                        await phase_run(functools.partial(BrowserTab, browser), server, clips, phases, args)
                     finally:
                         await browser.close()
         finally:
@@ -345,22 +349,22 @@ def pace(args, session: int) -> dict:
     return {"think": args.think, "seed": session, "start": stagger, "lockstep": args.lockstep}
 
 
-async def phase_run(client, server: serving.Server, clips: Clips, phases: list[Phase], args) -> None:
-    """The phases one after another; ``client`` is a Chromium browser or "protocol"."""
+async def phase_run(make_tab, server: serving.Server, clips: Clips, phases: list[Phase], args) -> None:
+    """The phases one after another, every person a tab of ``make_tab`` (see new_tab)."""
     lone = phases[0]
     lone.samples.clear()  # the warm-up's samples
     lone.load = serving.load_average()
-    await predictor(client, server.url, clips, lone, who="lone", count=args.lone, think=args.think, lockstep=args.lockstep)
+    await predictor(make_tab, server.url, clips, lone, who="lone", count=args.lone, think=args.think, lockstep=args.lockstep)
 
     idle = []
     loaded = Phase("load")
     phases.append(loaded)
     for i in range(args.idle):
-        idle.append(await new_tab(client, server.url, loaded, f"idle {i}"))
+        idle.append(await new_tab(make_tab, server.url, loaded, f"idle {i}"))
     loaded.samples.clear()
     loaded.load = serving.load_average()
     until = time.monotonic() + args.seconds
-    await asyncio.gather(*(predictor(client, server.url, clips, loaded, who=f"session {i}", until=until, **pace(args, i))
+    await asyncio.gather(*(predictor(make_tab, server.url, clips, loaded, who=f"session {i}", until=until, **pace(args, i))
                            for i in range(args.sessions)))
     loaded.load += " -> " + serving.load_average()
 
@@ -368,12 +372,12 @@ async def phase_run(client, server: serving.Server, clips: Clips, phases: list[P
         training = Phase("load + training")
         phases.append(training)
         t0 = time.monotonic()
-        tab = await trainer(client, server.url, training)
+        tab = await trainer(make_tab, server.url, training)
         training.samples.clear()
         training.note = f"training started; feature extraction took {time.monotonic() - t0:.0f} s before the first epoch"
         training.load = serving.load_average()
         until = time.monotonic() + args.seconds
-        await asyncio.gather(*(predictor(client, server.url, clips, training, who=f"session {i}", until=until,
+        await asyncio.gather(*(predictor(make_tab, server.url, clips, training, who=f"session {i}", until=until,
                                          **pace(args, 100 + i)) for i in range(args.sessions)))
         training.load += " -> " + serving.load_average()
         line = await tab.epoch_line()

@@ -105,7 +105,8 @@ class Session:
         self._file_urls: dict[str, asyncio.Future] = {}
         self._requests = itertools.count()
         self.page_name = ""
-        self.media_fetches = self.media_misses = 0
+        self.media_misses = 0
+        """Players whose file could not be fetched (a browser would show a broken player)."""
         self._background: set[asyncio.Task] = set()
 
     async def open(self, page: str = "", *, timeout: float = 120.0) -> Page:
@@ -279,11 +280,10 @@ class Session:
             self._finished.notify_all()
 
     async def _fetch_media(self, url: str) -> None:
-        """Fetch a player's file once, as the browser does when it shows the player; a file the
-        server has already dropped (a later run replaced the player) counts in ``media_misses``."""
+        """Fetch a player's file once, as the browser does when it shows the player; one that
+        cannot be had counts in ``media_misses``."""
         try:
             await asyncio.to_thread(self._http, "GET", url)
-            self.media_fetches += 1
         except requests.RequestException:
             self.media_misses += 1
         finally:

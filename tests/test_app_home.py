@@ -146,4 +146,3 @@ def test_no_page_script_has_a_stray_string_that_streamlit_would_draw():
             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                 stray.append(f"{script.name}:{node.lineno}")
     assert len(scripts) > 1 and not stray, stray
-

@@ -209,11 +209,13 @@ def test_a_dataset_clip_shows_its_true_genre_and_whether_the_model_saw_it(monkey
 
 
 @pytest.mark.parametrize("sr", [16000, 22050, 32000, 44100])
-def test_the_spectrogram_is_computed_at_the_hop_it_is_drawn_at(sr):
-    """The smallest hop (a multiple of 512) whose frames over 30 s fit the figure unpooled."""
+@pytest.mark.parametrize("seconds", [3.0, 30.0])
+def test_the_spectrogram_is_computed_at_the_hop_it_is_drawn_at(sr, seconds):
+    """The smallest hop (a multiple of 512) whose frames fit the figure unpooled."""
     from genre import plots
     from genre.ui import cache
 
-    hop, samples = cache.view_hop_length(sr), int(cache.VIEW_SECONDS * sr)
+    hop, samples = cache.view_hop_length(sr, seconds=seconds), int(seconds * sr)
     assert hop % 512 == 0 and 1 + samples // hop <= plots.MAX_COLUMNS
     assert hop == 512 or samples / (hop - 512) > plots.MAX_COLUMNS - 1
+    assert seconds > 10 or hop == 512  # a short clip keeps the finest hop

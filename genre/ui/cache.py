@@ -42,7 +42,8 @@ VIEW_SECONDS = 30.0
 def view_hop_length(sr: int, *, seconds: float = VIEW_SECONDS, step: int = FeatureConfig.hop_length) -> int:
     """Hop (samples, a multiple of ``step``) of the Predict page's spectrogram of ``seconds`` s at
     ``sr`` Hz: the smallest giving at most ``plots.MAX_COLUMNS`` frames, so no STFT frame is
-    computed only to be averaged away by the figure (at 32 kHz: 1536, ~1/3 of the work of 512)."""
+    computed only to be averaged away by the figure (30 s at 32 kHz: 1536, ~1/3 of the work of
+    512), and a short clip keeps the finest hop."""
     return step * max(1, math.ceil(seconds * sr / step / (plots.MAX_COLUMNS - 1)))
 
 
@@ -233,8 +234,9 @@ def _analyse(key: str, model_path: str, mtime: float, _data: bytes, _name: str) 
     config = model.card.config
     decoded = decode(_data, sr=config.sr, name=_name)
     prediction = predict_decoded(model, decoded, name=_name)
-    view = FeatureConfig(sr=decoded.sr, hop_length=view_hop_length(decoded.sr))
-    log_mel = log_mel_spectrogram(decoded.y[: int(VIEW_SECONDS * decoded.sr)], view)
+    shown = decoded.y[: int(VIEW_SECONDS * decoded.sr)]
+    view = FeatureConfig(sr=decoded.sr, hop_length=view_hop_length(decoded.sr, seconds=len(shown) / decoded.sr))
+    log_mel = log_mel_spectrogram(shown, view)
     return Analysis(prediction, log_mel, view.hop_length, model.name, config, model.card)
 
 
