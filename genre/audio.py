@@ -34,6 +34,20 @@ class AudioError(ValueError):
 
 
 @dataclass(frozen=True)
+class AudioInfo:
+    """What a decoding gave, without the samples: analysed at ``sr`` Hz for ``seconds`` s, from
+    a file of ``source_seconds`` s at ``source_sr`` Hz with ``channels`` channels; ``truncated``
+    if the file was longer than what was decoded."""
+
+    sr: int
+    seconds: float
+    source_sr: int
+    channels: int
+    source_seconds: float
+    truncated: bool
+
+
+@dataclass(frozen=True)
 class Decoded:
     """A decoded clip: ``y`` is mono float32 of shape (n_samples,) at ``sr`` Hz."""
 
@@ -47,6 +61,11 @@ class Decoded:
     @property
     def seconds(self) -> float:
         return len(self.y) / self.sr
+
+    @property
+    def info(self) -> AudioInfo:
+        """This decoding without its samples (small enough to cache by the thousand)."""
+        return AudioInfo(self.sr, self.seconds, self.source_sr, self.channels, self.source_seconds, self.truncated)
 
 
 def _container_hint(head: bytes) -> str | None:

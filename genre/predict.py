@@ -25,8 +25,9 @@ UNSURE_BELOW = 0.5
 @dataclass
 class Prediction:
     """``probs``: (n_labels,) clip probabilities; ``segment_probs``: (n_segments, n_labels);
-    ``starts``: segment start times in s; ``decoded``: the audio as the model heard it;
-    ``verdict``: whether it is music at all (None if AudioSet's outputs could not be had)."""
+    ``starts``: segment start times in s; ``decoded``: the audio as the model heard it (None in
+    the dashboard's cache, which keeps only its ``AudioInfo``); ``verdict``: whether it is music
+    at all (None if AudioSet's outputs could not be had)."""
 
     labels: list[str]
     probs: np.ndarray

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import shutil
 
 import pytest
@@ -12,10 +13,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SR, synth
-from genre.models import DEFAULT_MODEL_DIR
-from genre.ui import state
+from genre.models import DEFAULT_MODEL_DIR, read_card
+from genre.ui import cache, state
 
 LABELS = json.loads((DEFAULT_MODEL_DIR / "card.json").read_text())["labels"]
+DEFAULT_CONFIG = read_card(DEFAULT_MODEL_DIR).config
 NOT_MUSIC = "**This doesn't sound like music**"
 
 
@@ -64,8 +66,21 @@ def test_upload_shows_probabilities_timeline_and_spectrogram(predict_page):
     types = [f["data"][0]["type"] for f in figures]
     assert types == ["bar", "heatmap", "heatmap"]  # bars, timeline (2 segments), mel spectrogram
     assert figures[2]["layout"]["xaxis"]["title"]["text"] == "time (s)"
-    assert {m.label: m.value for m in at.metric}["Duration"] == "7.0 s"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Duration"] == "7.0 s" and metrics["Channels"] == "mono"
+    assert metrics["Original rate"] == f"{SR / 1000:g} kHz"
+    assert metrics["Analysed at"] == f"{DEFAULT_CONFIG.sr / 1000:g} kHz"
     assert any(c.value.startswith("Why: ") for c in at.caption)
+
+
+def test_a_cached_analysis_keeps_no_samples():
+    """32 cached analyses of 30 s clips would otherwise hold ~120 MB of samples nobody draws."""
+    data = _wav(seconds=30.0)
+    analysis = cache._analyse(cache.digest(data), str(DEFAULT_MODEL_DIR), cache.card_mtime(DEFAULT_MODEL_DIR),
+                              data, "song.wav")
+    assert analysis.prediction.decoded is None
+    assert analysis.audio.seconds == pytest.approx(30.0) and analysis.audio.sr == DEFAULT_CONFIG.sr
+    assert len(pickle.dumps(analysis)) < 1_000_000
 
 
 def test_recording_shows_probabilities(predict_page):

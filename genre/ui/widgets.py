@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from genre import plots
-from genre.audio import DEFAULT_MAX_SECONDS, UPLOAD_EXTENSIONS, AudioError, Decoded, decode
+from genre.audio import DEFAULT_MAX_SECONDS, UPLOAD_EXTENSIONS, AudioError, AudioInfo, decode
 from genre.backbones import embeddings
 from genre.features import FeatureConfig
 from genre.predict import Prediction
@@ -132,7 +132,7 @@ def play(clip: Clip, *, autoplay: bool = False) -> None:
     st.audio(data, format=mime, sample_rate=rate, autoplay=autoplay)
 
 
-def decode_info(decoded: Decoded) -> None:
+def decode_info(decoded: AudioInfo) -> None:
     """Original rate, channels and duration of the decoded clip, and a note if it was cut."""
     top, bottom = st.columns(2), st.columns(2)
     top[0].metric("Original rate", f"{decoded.source_sr / 1000:g} kHz")
