@@ -14,24 +14,29 @@ watcher). Each person is a tab with its own Streamlit session, either (``--clien
 After the warm-up:
 
 1. **lone**: one session on Predict uploads ``--lone`` distinct 30 s clips, one after another.
-2. **load**: ``--sessions`` sessions do the same at once, each in a loop for ``--seconds``
-   (a pause of ``--think`` s on average between a result and the next upload), while ``--idle``
-   more tabs sit on Home. Pauses are drawn uniformly from 0.5-1.5x ``--think`` (seeded per
-   session) and sessions start one pause apart: people do not press upload in step. With equal
-   fixed pauses the sessions fall into lockstep (each run ends when the others' do), so every
-   upload meets all the others head-on, a worst case measured separately (``--lockstep``).
-3. **load + training** (``--train``): as 2, plus one more session that has started a training
-   run on the Train page (CNN on log-mel patches over the dataset folder) and watches it.
+2. **load @ T s**, for every pace T of ``--think``: ``--sessions`` sessions do the same at
+   once, each in a loop for ``--seconds`` (a pause of T s on average between a result and the
+   next upload), while ``--idle`` more tabs sit on Home. Pauses are drawn uniformly from
+   0.5-1.5x T (seeded per session) and sessions start one pause apart: people do not press
+   upload in step. With equal fixed pauses the sessions fall into lockstep (each run ends when
+   the others' do), so every upload meets all the others head-on, a worst case measured
+   separately (``--lockstep``). Several paces give the capacity curve: T = 1 s is a stress
+   test (everyone uploads again a second after each answer); a person who listens to the
+   answer and reads it takes 10 s or more.
+3. **load + training @ T s** (``--train``): as 2, plus one more session that has started a
+   training run on the Train page (CNN on log-mel patches over the dataset folder) and watches
+   it; one run serves every pace, and a new one starts if it ended before a phase.
 
 Every upload is a different clip (no cache hits). Latency = from handing the file to the
 browser (the protocol client: from asking for the upload URL) to the end of the run it starts,
 with this clip's result on the page. Reported per phase: p50/p95/max latency, errors
 (timeouts, exception boxes, error messages, JavaScript errors, tracebacks in the server log;
 expected: none), the server's CPU (% of one core; it and its children, e.g. training workers)
-and memory (RSS), sampled every ``--sample`` s. Target: p95 under load <= 2x the lone
-session's p95.
+and memory (RSS), sampled every ``--sample`` s, and the uploads per minute the phase saw. Target: p95 under load
+<= 2x the lone session's p95.
 
-    .venv/bin/python benchmarks/load.py [--client protocol|browser] [--seconds 120] [--sessions 3] [--idle 5] [--train]
+    .venv/bin/python benchmarks/load.py [--client protocol|browser] [--seconds 120] [--sessions 3] [--idle 5]
+                                        [--think 1 3 10] [--train]
 
 Uploads are cuts of the real GTZAN clips (``--gtzan``, default ../shared/gtzan), else synthetic
 clips. The dataset folder (Train) is ``$GENRE_DATA_DIR``, else that GTZAN folder, else a
@@ -77,6 +82,13 @@ class Phase:
     """(seconds since the test started, CPU % of one core since the previous sample, RSS MB)."""
     load: str = ""
     note: str = ""
+    seconds: float = 0.0
+    """How long the phase's sessions uploaded (s)."""
+
+    @property
+    def per_minute(self) -> float:
+        """Uploads answered per minute, all sessions together."""
+        return 60 * len(self.latencies) / self.seconds if self.seconds else float("nan")
 
 
 class Clips:
@@ -264,17 +276,18 @@ def dataset_dir(workdir: Path, gtzan: Path) -> tuple[Path, str]:
 
 
 def report(phases: list[Phase], server_errors: list[str]) -> None:
-    print("| phase | predictions | p50 | p95 | max | errors | server CPU (mean, % of a core) | RSS start -> max -> end | load average |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    print("| phase | predictions | per minute | p50 | p95 | max | errors | server CPU (mean, % of a core) "
+          "| RSS start -> max -> end | load average |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for p in phases:
         if not p.latencies:
-            print(f"| {p.name} | 0 | - | - | - | {len(p.errors)} | - | - | {p.load} |")
+            print(f"| {p.name} | 0 | - | - | - | - | {len(p.errors)} | - | - | {p.load} |")
             continue
         cpu = statistics.fmean(s[1] for s in p.samples) if p.samples else float("nan")
         rss = [s[2] for s in p.samples] or [float("nan")]
-        print(f"| {p.name} | {len(p.latencies)} | {percentile(p.latencies, 50):.2f} s | {percentile(p.latencies, 95):.2f} s "
-              f"| {max(p.latencies):.2f} s | {len(p.errors)} | {cpu:.0f} % | {rss[0]:.0f} -> {max(rss):.0f} -> {rss[-1]:.0f} MB "
-              f"| {p.load} |")
+        print(f"| {p.name} | {len(p.latencies)} | {p.per_minute:.0f} | {percentile(p.latencies, 50):.2f} s "
+              f"| {percentile(p.latencies, 95):.2f} s | {max(p.latencies):.2f} s | {len(p.errors)} | {cpu:.0f} % "
+              f"| {rss[0]:.0f} -> {max(rss):.0f} -> {rss[-1]:.0f} MB | {p.load} |")
     for p in phases:
         if p.note:
             print(f"\n{p.name}: {p.note}")
@@ -316,8 +329,9 @@ async def run(args: argparse.Namespace) -> None:
               f"(1/5/15 min) at the start; uploads: {f'cuts (29.0-29.9 s) of the {len(music)} clips of {args.gtzan}' if music else 'synthetic 29.0-29.9 s clips'}; "
               f"Train dataset: {data_note}; sessions: {CLIENTS[args.client]}; {args.sessions} predicting, {args.idle} idle, "
               f"{args.seconds:.0f} s per loaded phase, "
-              + (f"{args.think:g} s between a result and the next upload, all sessions alike (lockstep)\n" if args.lockstep
-                 else f"{0.5 * args.think:g}-{1.5 * args.think:g} s (random) between a result and the next upload\n"))
+              + "between a result and the next upload: " + ", ".join(
+                  f"{think:g} s (all sessions alike, lockstep)" if args.lockstep
+                  else f"{0.5 * think:g}-{1.5 * think:g} s (random)" for think in args.think) + "\n")
         server = serving.start_server(project=serving.PROJECT, python=sys.executable, env=env, log=workdir / "server.log")
         phases: list[Phase] = [Phase("lone")]
         t_start = time.monotonic()
@@ -343,10 +357,23 @@ async def run(args: argparse.Namespace) -> None:
         report(phases, server_errors)
 
 
-def pace(args, session: int) -> dict:
-    """The pauses of predicting session number ``session`` (see predictor)."""
-    stagger = 0.0 if args.lockstep else (session % 100) * args.think / max(1, args.sessions)
-    return {"think": args.think, "seed": session, "start": stagger, "lockstep": args.lockstep}
+def pace(args, think: float, session: int) -> dict:
+    """The pauses of predicting session number ``session`` at ``think`` s (see predictor)."""
+    stagger = 0.0 if args.lockstep else (session % 100) * think / max(1, args.sessions)
+    return {"think": think, "seed": session, "start": stagger, "lockstep": args.lockstep}
+
+
+async def loaded_phase(make_tab, server: serving.Server, clips: Clips, phase: Phase, args, *, think: float,
+                       first_session: int) -> None:
+    """``args.sessions`` sessions predicting at once for ``args.seconds`` at ``think`` s, into ``phase``."""
+    phase.samples.clear()
+    phase.load = serving.load_average()
+    t0 = time.monotonic()
+    until = t0 + args.seconds
+    await asyncio.gather(*(predictor(make_tab, server.url, clips, phase, who=f"session {i}", until=until,
+                                     **pace(args, think, first_session + i)) for i in range(args.sessions)))
+    phase.seconds = time.monotonic() - t0
+    phase.load += " -> " + serving.load_average()
 
 
 async def phase_run(make_tab, server: serving.Server, clips: Clips, phases: list[Phase], args) -> None:
@@ -354,35 +381,34 @@ async def phase_run(make_tab, server: serving.Server, clips: Clips, phases: list
     lone = phases[0]
     lone.samples.clear()  # the warm-up's samples
     lone.load = serving.load_average()
-    await predictor(make_tab, server.url, clips, lone, who="lone", count=args.lone, think=args.think, lockstep=args.lockstep)
+    t0 = time.monotonic()
+    await predictor(make_tab, server.url, clips, lone, who="lone", count=args.lone, think=args.think[0],
+                    lockstep=args.lockstep)
+    lone.seconds = time.monotonic() - t0
 
     idle = []
-    loaded = Phase("load")
-    phases.append(loaded)
-    for i in range(args.idle):
-        idle.append(await new_tab(make_tab, server.url, loaded, f"idle {i}"))
-    loaded.samples.clear()
-    loaded.load = serving.load_average()
-    until = time.monotonic() + args.seconds
-    await asyncio.gather(*(predictor(make_tab, server.url, clips, loaded, who=f"session {i}", until=until, **pace(args, i))
-                           for i in range(args.sessions)))
-    loaded.load += " -> " + serving.load_average()
+    for n, think in enumerate(args.think):
+        loaded = Phase(f"load @ {think:g} s")
+        phases.append(loaded)
+        if not idle:
+            idle = [await new_tab(make_tab, server.url, loaded, f"idle {i}") for i in range(args.idle)]
+        await loaded_phase(make_tab, server, clips, loaded, args, think=think, first_session=100 * n)
 
-    if args.train:
-        training = Phase("load + training")
+    tab = None
+    for n, think in enumerate(args.think if args.train else ()):
+        training = Phase(f"load + training @ {think:g} s")
         phases.append(training)
-        t0 = time.monotonic()
-        tab = await trainer(make_tab, server.url, training)
-        training.samples.clear()
-        training.note = f"training started; feature extraction took {time.monotonic() - t0:.0f} s before the first epoch"
-        training.load = serving.load_average()
-        until = time.monotonic() + args.seconds
-        await asyncio.gather(*(predictor(make_tab, server.url, clips, training, who=f"session {i}", until=until,
-                                         **pace(args, 100 + i)) for i in range(args.sessions)))
-        training.load += " -> " + serving.load_average()
+        if tab is None or await tab.epoch_line() is None:  # no run yet, or it ended during the last phase
+            if tab is not None:
+                await tab.close()
+            t0 = time.monotonic()
+            tab = await trainer(make_tab, server.url, training)
+            training.note = f"training started; feature extraction took {time.monotonic() - t0:.0f} s before the first epoch"
+        await loaded_phase(make_tab, server, clips, training, args, think=think, first_session=1000 + 100 * n)
         line = await tab.epoch_line()
-        training.note += f"; at the end: {line}" if line else "; the run had ended before the phase did"
+        training.note += f"{'; ' if training.note else ''}at the end: {line}" if line else "; the run had ended before the phase did"
         training.errors += [f"trainer: {p}" for p in await tab.problems()]
+    if tab is not None:
         await tab.close()
     for tab in idle:
         await tab.close()
@@ -394,7 +420,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=3, help="sessions predicting at once")
     parser.add_argument("--idle", type=int, default=5, help="idle tabs on Home during the loaded phases")
     parser.add_argument("--lone", type=int, default=20, help="predictions of the lone session")
-    parser.add_argument("--think", type=float, default=1.0, help="mean pause between a result and the next upload (s)")
+    parser.add_argument("--think", type=float, nargs="+", default=[1.0, 3.0, 10.0],
+                        help="mean pauses between a result and the next upload (s): one loaded phase each")
     parser.add_argument("--lockstep", action="store_true",
                         help="equal fixed pauses and one start for all sessions: every upload meets the others head-on")
     parser.add_argument("--sample", type=float, default=10.0, help="CPU/RSS sampling period (s)")
