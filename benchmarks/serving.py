@@ -1,11 +1,13 @@
-"""What benchmarks/serve.py and benchmarks/load.py share: start the dashboard as ``./run.sh``
-does, read its CPU time and memory from /proc, and drive it from headless Chromium.
+"""What benchmarks/serve.py, benchmarks/load.py and the browser tests (tests/e2e) share: start
+a dashboard server and stop it, read its CPU time and memory from /proc, and drive it from
+headless Chromium.
 
-Nothing is downloaded: the browser is Debian's ``/usr/bin/chromium`` (``$GENRE_E2E_CHROMIUM``),
-with the flags of tests/e2e/conftest.py; never ``playwright install``.
+Nothing is downloaded: the browser is Debian's ``/usr/bin/chromium`` (``$GENRE_E2E_CHROMIUM``);
+never ``playwright install``.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -83,20 +85,22 @@ class Server:
             pass
 
 
-def start_server(*, project: Path, python: str, log: Path, env: dict[str, str] | None = None,
-                 options: tuple[str, ...] = ()) -> Server:
-    """``python -m genre.ui.serve`` (what ./run.sh runs) in ``project`` on a free local port,
-    headless; ``options`` go to ``streamlit run``. Returns once /_stcore/health answers."""
+def launch(command: list[str], *, cwd: Path, log: Path, env: dict[str, str] | None = None,
+           timeout: float = 120.0) -> Server:
+    """Run a Streamlit server ``command`` (followed by headless options on a free local port) in
+    ``cwd``, in a process group of its own, its output in ``log`` and ``env`` over this process's
+    environment. Returns once /_stcore/health answers; stops it and raises RuntimeError with the
+    log's end if it exits or does not answer within ``timeout`` s."""
     port = free_port()
-    cmd = [python, "-m", "genre.ui.serve", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", *options]
+    cmd = [*command, "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=project, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     server = Server(proc, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the server exited with {proc.returncode}:\n{server.log_text()[-3000:]}")
@@ -108,7 +112,15 @@ def start_server(*, project: Path, python: str, log: Path, env: dict[str, str] |
             pass
         time.sleep(0.25)
     server.stop()
-    raise RuntimeError(f"the server did not answer in 120 s:\n{server.log_text()[-3000:]}")
+    raise RuntimeError(f"the server did not answer {server.url}/_stcore/health in {timeout:.0f} s:\n"
+                       f"{server.log_text()[-3000:]}")
+
+
+def start_server(*, project: Path, python: str, log: Path, env: dict[str, str] | None = None,
+                 options: tuple[str, ...] = ()) -> Server:
+    """``python -m genre.ui.serve`` (what ./run.sh runs) in ``project`` (see :func:`launch`);
+    ``options`` go to ``streamlit run``."""
+    return launch([python, "-m", "genre.ui.serve", *options], cwd=project, log=log, env=env)
 
 
 WARM_DONE = r"warm-up (done in ([\d.]+) s|of model \S+ failed)"
@@ -225,12 +237,12 @@ def clip_file(path: Path, *, seed: int, seconds: float = 30.0, sr: int = 22050, 
 
 
 def chromium_missing() -> str | None:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
+    """Why headless Chromium cannot be driven here, or None."""
+    if importlib.util.find_spec("playwright") is None:
         return "the playwright package is not installed (pip install -r requirements-dev.txt)"
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"no Chromium at {CHROMIUM} (./run.sh setup --with-browser)"
+        return (f"no Chromium at {CHROMIUM}: install Debian's (`./run.sh setup --with-browser`, or "
+                "`apt-get install chromium`); `playwright install` is not used")
     return None
 
 

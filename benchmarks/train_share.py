@@ -5,8 +5,8 @@ In this process (as in the dashboard server) the shipped default model classifie
 (decode + pretrained embeddings + head, after a warm-up) while a training runs in a worker process
 started through :class:`genre.runs.RunRegistry`, in two set-ups:
 
-1. as the Train page starts it: the worker at niceness +10 with ``$GENRE_TRAIN_THREADS``
-   threads (default: half the cores);
+1. as the Train page starts it: the worker at niceness +10 in the SCHED_IDLE class
+   (``$GENRE_TRAIN_IDLE``) with ``$GENRE_TRAIN_THREADS`` threads (default: half the cores);
 2. no fair sharing: the worker at normal priority with every core.
 
 The machine is shared with other jobs whose load drifts, so the comparison is paired: the
@@ -125,10 +125,11 @@ def main() -> None:
         request = runs.TrainRequest(root=str(root.resolve()), spec=ModelSpec(epochs=1000, patience=1000),
                                     split="stratified")
         shared = runs.RunRegistry(Path(tmp) / "models-shared")
-        greedy = runs.RunRegistry(Path(tmp) / "models-greedy", niceness=0, threads=os.cpu_count() or 1)
+        greedy = runs.RunRegistry(Path(tmp) / "models-greedy", niceness=0, idle=False, threads=os.cpu_count() or 1)
         print(f"clip: {clip_name}; training on {root}; {os.cpu_count()} CPUs; "
               f"load average {os.getloadavg()[0]:.1f} at the start")
-        results = [(f"worker at niceness +{shared.niceness}, {shared.threads} thread(s) (the Train page's)",
+        results = [(f"worker at niceness +{shared.niceness}{', SCHED_IDLE' if shared.idle else ''}, {shared.threads} "
+                    "thread(s) (the Train page's)",
                     paired(shared, request, predict, args.repeats)),
                    (f"worker at normal priority, {greedy.threads} threads (no fair sharing)",
                     paired(greedy, request, predict, args.repeats))]

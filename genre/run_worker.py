@@ -1,8 +1,9 @@
 """The training worker: one process per run, started by :class:`genre.runs.RunRegistry` as
-``python -m genre.run_worker RUN_DIR EVENTS_FD [--threads N] [--niceness N]``.
+``python -m genre.run_worker RUN_DIR EVENTS_FD [--threads N] [--niceness N] [--idle]``.
 
-It lowers its own CPU priority (``os.nice``) before any work, so a training shares the machine
-with predictions instead of starving them, and uses ``--threads`` CPU threads (the server also
+It lowers its own CPU priority (``os.nice``, and with ``--idle`` Linux's SCHED_IDLE class) before
+any work, so a training fills the CPU time predictions leave instead of slowing them, and uses
+``--threads`` CPU threads (the server also
 sets OMP/BLAS/TensorFlow thread counts in its environment). It reads the run's
 ``RUN_DIR/request.json``, extracts features (cached), trains, writes the trained model to
 ``RUN_DIR/model`` (atomically, :func:`genre.models.save_model`) and reports on file descriptor
@@ -163,17 +164,32 @@ def reason(err: BaseException) -> str:
     return text if text and isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {text or 'no details'}"
 
 
+def lower_priority(niceness: int, *, idle: bool) -> None:
+    """Lower this process's CPU priority, before it starts any thread (threads inherit it):
+    ``os.nice(niceness)`` and, with ``idle`` where the OS has it (Linux), the SCHED_IDLE class.
+    A niced thread only gets a smaller share of a contended CPU, and the kernel still counts its
+    CPU as busy when it places a waking thread, so a prediction's threads queue behind it; a
+    SCHED_IDLE thread runs only on time nothing else wants, and its CPU counts as free."""
+    if niceness:
+        os.nice(niceness)
+    if idle and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as err:  # e.g. a sandbox that forbids it: the niceness still applies
+            print(f"SCHED_IDLE refused ({err}); running at niceness +{niceness} only", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m genre.run_worker", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("events_fd", type=int)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--niceness", type=int, default=10)
+    parser.add_argument("--idle", action="store_true", help="run in the SCHED_IDLE class (Linux)")
     parser.add_argument("--compare", metavar="MODEL_DIR", default="",
                         help="only score this model on the run's validation clips")
     args = parser.parse_args(argv)
-    if args.niceness:
-        os.nice(args.niceness)
+    lower_priority(args.niceness, idle=args.idle)
     report = Reporter(args.events_fd)
     stop = threading.Event()
     threading.Thread(target=listen_for_stop, args=(stop,), name="stop-listener", daemon=True).start()

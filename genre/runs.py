@@ -87,6 +87,13 @@ def worker_niceness() -> int:
     return env_int("GENRE_TRAIN_NICE", 10, minimum=0)
 
 
+def worker_idle() -> bool:
+    """``$GENRE_TRAIN_IDLE``: 1 (default) runs workers in Linux's SCHED_IDLE class, on CPU time no
+    prediction wants (see :func:`genre.run_worker.lower_priority`); 0 leaves them at the niceness
+    only, which keeps a training going on a server that predictions keep busy all the time."""
+    return env_int("GENRE_TRAIN_IDLE", 1, minimum=0) > 0
+
+
 @dataclass(frozen=True)
 class TrainRequest:
     """What to train: dataset folder (absolute), features, model and split (``split``:
@@ -218,13 +225,15 @@ class RunRegistry:
     are appended); by default ``python -m genre.run_worker`` with this checkout on the path."""
 
     def __init__(self, models_dir: str | Path, *, max_active: int | None = None, max_runs: int = MAX_RUNS,
-                 threads: int | None = None, niceness: int | None = None, worker: Sequence[str] | None = None):
+                 threads: int | None = None, niceness: int | None = None, idle: bool | None = None,
+                 worker: Sequence[str] | None = None):
         self.models_dir = Path(models_dir)
         self.root = self.models_dir / RUNS_FOLDER
         self.max_active = max_active or max_trainings()
         self.max_runs = max(1, max_runs)
         self.threads = threads or worker_threads()
         self.niceness = worker_niceness() if niceness is None else niceness
+        self.idle = worker_idle() if idle is None else idle
         self.worker = list(worker or [sys.executable, "-m", "genre.run_worker"])
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -397,8 +406,7 @@ class RunRegistry:
             try:
                 with open(self.root / run_id / "compare.log", "wb") as log:
                     proc = subprocess.Popen(
-                        [*self.worker, str(self.root / run_id), str(write_fd), "--threads", str(self.threads),
-                         "--niceness", str(self.niceness), "--compare", key],
+                        [*self.worker, str(self.root / run_id), str(write_fd), *self._priority(), "--compare", key],
                         stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,), env=self._worker_env(),
                         process_group=0)
             except OSError as err:
@@ -458,6 +466,10 @@ class RunRegistry:
             if snap.state == QUEUED and self._start(snap.id):
                 busy += 1
 
+    def _priority(self) -> list[str]:
+        """The worker's thread count and CPU priority, as its command-line options."""
+        return ["--threads", str(self.threads), "--niceness", str(self.niceness), *(["--idle"] if self.idle else [])]
+
     def _start(self, run_id: str) -> bool:
         """Start the run's worker; False (and the run failed) if it cannot start."""
         folder = self.root / run_id
@@ -465,8 +477,7 @@ class RunRegistry:
         try:
             with open(folder / "worker.log", "wb") as log:
                 proc = subprocess.Popen(
-                    [*self.worker, str(folder), str(write_fd), "--threads", str(self.threads),
-                     "--niceness", str(self.niceness)],
+                    [*self.worker, str(folder), str(write_fd), *self._priority()],
                     stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,), env=self._worker_env(),
                     # Its own process group (a Ctrl-C meant for the server does not reach it) but the
                     # server's session: with Linux autogroup scheduling a new session would be a

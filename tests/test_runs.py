@@ -280,7 +280,10 @@ def test_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("GENRE_MAX_TRAININGS", "2")
     monkeypatch.setenv("GENRE_TRAIN_THREADS", "3")
     monkeypatch.setenv("GENRE_TRAIN_NICE", "0")
-    assert (runs.max_trainings(), runs.worker_threads(), runs.worker_niceness()) == (2, 3, 0)
+    monkeypatch.setenv("GENRE_TRAIN_IDLE", "0")
+    assert (runs.max_trainings(), runs.worker_threads(), runs.worker_niceness(), runs.worker_idle()) == (2, 3, 0, False)
+    monkeypatch.delenv("GENRE_TRAIN_IDLE")
+    assert runs.worker_idle()
     monkeypatch.setenv("GENRE_MAX_TRAININGS", "many")
     with pytest.warns(UserWarning, match="GENRE_MAX_TRAININGS='many' is not a whole number >= 1; using 1"):
         assert runs.max_trainings() == 1
@@ -297,6 +300,17 @@ def test_worker_gets_limited_threads_and_lower_priority(tmp_path, stop_all):
     environ = dict(e.split("=", 1) for e in (open(f"/proc/{pid}/environ").read().split("\0")) if "=" in e)
     assert {environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")} == {"1"}
     assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + 7
+    assert os.sched_getscheduler(pid) == os.SCHED_IDLE  # the default: only CPU time no prediction wants
+
+
+def test_a_worker_can_stay_in_the_normal_scheduling_class(tmp_path, stop_all):
+    registry = fake(tmp_path / "models", threads=1, niceness=3, idle=False)
+    stop_all(registry)
+    run_id, _ = registry.submit(request(epochs=10_000))
+    wait_until(lambda: registry.get(run_id).history, what="the first epoch")
+    pid = registry.worker_pid(run_id)
+    assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+    assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + 3
 
 
 def test_real_worker_reports_the_extraction_with_its_rate(tiny_dataset, tmp_path, stop_all):

@@ -14,16 +14,9 @@ into the project). Screenshots go to ``test-artifacts/screenshots/``, the server
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,34 +26,21 @@ import soundfile as sf
 
 from conftest import ROOT, synth
 
-CHROMIUM = Path(os.environ.get("GENRE_E2E_CHROMIUM") or "/usr/bin/chromium")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import serving  # noqa: E402 - benchmarks/serving.py: starting, stopping and browsing a server
+
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 VIEWPORT = {"width": 1400, "height": 900}
 MIC_RATE = 44100
-LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--mute-audio",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-]
-
-
-def _missing() -> str | None:
-    """Why the browser tests cannot run here, or None."""
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (pip install -r requirements-dev.txt)"
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        return (f"no Chromium at {CHROMIUM}: install Debian's (`./run.sh setup --with-browser`, or "
-                "`apt-get install chromium`); `playwright install` is not used")
-    return None
+LAUNCH_ARGS = [*serving.LAUNCH_ARGS, "--autoplay-policy=no-user-gesture-required",
+               "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 
 def pytest_collection_modifyitems(config, items):
     """Every test of this folder is a browser test; all skip (one reason) without a browser."""
     here = Path(__file__).parent
-    reason = _missing()
+    reason = serving.chromium_missing()
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.browser)
@@ -87,50 +67,14 @@ class App:
         return [line for line in text.splitlines() if "Traceback" in line]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"streamlit did not answer {url}/_stcore/health in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def launch(*, data_dir: Path, data_roots: Path, models_dir: Path, cache_dir: Path, log: Path
-           ) -> tuple[subprocess.Popen, str]:
+def launch(*, data_dir: Path, data_roots: Path, models_dir: Path, cache_dir: Path, log: Path) -> serving.Server:
     """Start ``streamlit run streamlit_app.py`` on a free port (own process group), allowed to
-    read datasets under ``data_roots`` (GENRE_DATA_ROOTS); returns the process and its URL once
-    /_stcore/health answers."""
-    port = _free_port()
-    env = {**os.environ, "GENRE_DATA_DIR": str(data_dir), "GENRE_DATA_ROOTS": str(data_roots),
-           "GENRE_MODELS_DIR": str(models_dir),
-           "GENRE_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    read datasets under ``data_roots`` (GENRE_DATA_ROOTS); returns once /_stcore/health answers."""
+    env = {"GENRE_DATA_DIR": str(data_dir), "GENRE_DATA_ROOTS": str(data_roots), "GENRE_MODELS_DIR": str(models_dir),
+           "GENRE_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
     streamlit = Path(sys.executable).with_name("streamlit")
-    cmd = [str(streamlit), "run", "streamlit_app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc, url
+    return serving.launch([str(streamlit), "run", "streamlit_app.py", "--server.fileWatcherType", "none"],
+                          cwd=ROOT, log=log, env=env, timeout=90)
 
 
 @pytest.fixture(scope="session")
@@ -141,38 +85,25 @@ def app(tiny_dataset, tmp_path_factory) -> App:
     for name in ("default", "backbones"):
         shutil.copytree(ROOT / "models" / name, models_dir / name)
     log = ARTIFACTS / "streamlit.log"
-    proc, url = launch(data_dir=tiny_dataset, data_roots=tmp_path_factory.getbasetemp(), models_dir=models_dir,
-                       cache_dir=tmp_path_factory.mktemp("cache"), log=log)
+    server = launch(data_dir=tiny_dataset, data_roots=tmp_path_factory.getbasetemp(), models_dir=models_dir,
+                    cache_dir=tmp_path_factory.mktemp("cache"), log=log)
     try:
         labels = json.loads((ROOT / "models" / "default" / "card.json").read_text())["labels"]
-        yield App(url, tiny_dataset, models_dir, log, labels)
+        yield App(server.url, tiny_dataset, models_dir, log, labels)
     finally:
-        _stop(proc)
+        server.stop()
 
 
 @pytest.fixture
 def fresh_app(app, tmp_path, tmp_path_factory) -> App:
     """A second, just-started server over the same folders, for what only happens on a
     server's first request; stopped after the test."""
-    proc, url = launch(data_dir=app.data_dir, data_roots=tmp_path_factory.getbasetemp(), models_dir=app.models_dir,
-                       cache_dir=tmp_path / "cache", log=ARTIFACTS / "streamlit-fresh.log")
+    server = launch(data_dir=app.data_dir, data_roots=tmp_path_factory.getbasetemp(), models_dir=app.models_dir,
+                    cache_dir=tmp_path / "cache", log=ARTIFACTS / "streamlit-fresh.log")
     try:
-        yield App(url, app.data_dir, app.models_dir, ARTIFACTS / "streamlit-fresh.log", app.labels)
+        yield App(server.url, app.data_dir, app.models_dir, ARTIFACTS / "streamlit-fresh.log", app.labels)
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    except ProcessLookupError:
-        pass
+        server.stop()
 
 
 # --- the browser ---------------------------------------------------------------------------
@@ -194,7 +125,7 @@ def browser(tmp_path_factory):
 
     wav = mic_wav(tmp_path_factory.mktemp("mic") / "mic.wav")
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM),
+        chromium = pw.chromium.launch(executable_path=str(serving.CHROMIUM),
                                       args=[*LAUNCH_ARGS, f"--use-file-for-fake-audio-capture={wav}"])
         try:
             yield chromium
