@@ -3,11 +3,10 @@
 
 It lowers its own CPU priority (``os.nice``, and with ``--idle`` Linux's SCHED_IDLE class) before
 any work, so a training fills the CPU time predictions leave instead of slowing them, and uses
-``--threads`` CPU threads (the server also
-sets OMP/BLAS/TensorFlow thread counts in its environment). It reads the run's
-``RUN_DIR/request.json``, extracts features (cached), trains, writes the trained model to
-``RUN_DIR/model`` (atomically, :func:`genre.models.save_model`) and reports on file descriptor
-``EVENTS_FD``, one JSON object per line::
+``--threads`` CPU threads (the server also sets OMP/BLAS/TensorFlow thread counts in its
+environment). It reads the run's ``RUN_DIR/request.json``, extracts features (cached), trains,
+writes the trained model to ``RUN_DIR/model`` (atomically, :func:`genre.models.save_model`) and
+reports on file descriptor ``EVENTS_FD``, one JSON object per line::
 
     {"event": "phase", "phase": "features", "total": 370, "missing": 120, "eta": 96.0}
     {"event": "progress", "done": 12, "total": 370, "computed": 4, "rate": 1.3, "eta": 89.2}

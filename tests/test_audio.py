@@ -160,6 +160,9 @@ def test_max_seconds_truncates_and_says_so(rate, tmp_path):
     whole = decode(path, max_seconds=10.0)
     assert not whole.truncated and whole.seconds == pytest.approx(7.0, abs=0.01)
     assert np.allclose(cut.y[: SR], whole.y[: SR], atol=1e-4)  # the kept part is the beginning
+    info = cut.info  # what the dashboard keeps of a decoding
+    assert (info.truncated, info.seconds, info.source_seconds, info.channels, info.source_sr, info.sr) == (
+        True, cut.seconds, cut.source_seconds, 2, rate, cut.sr)
 
 
 def test_ensure_audible():

@@ -132,15 +132,15 @@ def play(clip: Clip, *, autoplay: bool = False) -> None:
     st.audio(data, format=mime, sample_rate=rate, autoplay=autoplay)
 
 
-def decode_info(decoded: AudioInfo) -> None:
-    """Original rate, channels and duration of the decoded clip, and a note if it was cut."""
+def decode_info(audio: AudioInfo) -> None:
+    """Original rate, channels and duration of a decoded clip, and a note if it was cut."""
     top, bottom = st.columns(2), st.columns(2)
-    top[0].metric("Original rate", f"{decoded.source_sr / 1000:g} kHz")
-    top[1].metric("Channels", {1: "mono", 2: "stereo"}.get(decoded.channels, str(decoded.channels)))
-    bottom[0].metric("Duration", f"{decoded.source_seconds:.1f} s")
-    bottom[1].metric("Analysed at", f"{decoded.sr / 1000:g} kHz", help="Resampled to the model's rate, mixed to mono.")
-    if decoded.truncated:
-        st.info(f"Long track: only the first {decoded.seconds / 60:.0f} min were analysed.")
+    top[0].metric("Original rate", f"{audio.source_sr / 1000:g} kHz")
+    top[1].metric("Channels", {1: "mono", 2: "stereo"}.get(audio.channels, str(audio.channels)))
+    bottom[0].metric("Duration", f"{audio.source_seconds:.1f} s")
+    bottom[1].metric("Analysed at", f"{audio.sr / 1000:g} kHz", help="Resampled to the model's rate, mixed to mono.")
+    if audio.truncated:
+        st.info(f"Long track: only the first {audio.seconds / 60:.0f} min were analysed.")
 
 
 def _votes(prediction: Prediction) -> str:
