@@ -31,9 +31,9 @@ Every upload is a different clip (no cache hits). Latency = from handing the fil
 browser (the protocol client: from asking for the upload URL) to the end of the run it starts,
 with this clip's result on the page. Reported per phase: p50/p95/max latency, errors
 (timeouts, exception boxes, error messages, JavaScript errors, tracebacks in the server log;
-expected: none), the server's CPU (% of one core; it and its children, e.g. training workers)
-and memory (RSS), sampled every ``--sample`` s, and the uploads per minute the phase saw. Target: p95 under load
-<= 2x the lone session's p95.
+expected: none), the uploads per minute the phase saw, and the server's CPU (% of one core; it
+and its children, e.g. training workers) and memory (RSS), sampled every ``--sample`` s.
+Target: p95 under load <= 2x the lone session's p95.
 
     .venv/bin/python benchmarks/load.py [--client protocol|browser] [--seconds 120] [--sessions 3] [--idle 5]
                                         [--think 1 3 10] [--train]
@@ -406,7 +406,8 @@ async def phase_run(make_tab, server: serving.Server, clips: Clips, phases: list
             training.note = f"training started; feature extraction took {time.monotonic() - t0:.0f} s before the first epoch"
         await loaded_phase(make_tab, server, clips, training, args, think=think, first_session=1000 + 100 * n)
         line = await tab.epoch_line()
-        training.note += f"{'; ' if training.note else ''}at the end: {line}" if line else "; the run had ended before the phase did"
+        end = f"at the end: {line}" if line else "the run had ended before the phase did"
+        training.note = "; ".join(filter(None, (training.note, end)))
         training.errors += [f"trainer: {p}" for p in await tab.problems()]
     if tab is not None:
         await tab.close()
