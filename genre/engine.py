@@ -4,8 +4,12 @@ Work is a list of *batches* (lists of items, e.g. file paths) and one *task*, a 
 ``task(batch, **kwargs) -> list`` importable on every worker. Both engines run the same task and
 yield ``(batch, results, error)`` as batches finish; ``error`` (a message) replaces ``results``
 when a batch could not run at all (for Dask: its worker died ``allowed-failures`` times, 3 by
-default, so a poisonous batch is never retried forever). Tasks are expected to report per-item
-failures (an unreadable file) inside their results instead of raising.
+default, so a poisonous batch is never retried forever). Dask counts a death against every task
+the dead worker held, so such a batch is tried once more at the end, item by item, each alone:
+a file that only shared a worker with a poisonous one still completes, and a poisonous file does
+not take its batch's other files down; only an item that kills its worker on its own is given
+up. Tasks are expected to report per-item failures (an unreadable file) inside their results
+instead of raising.
 
 ``open_engine(cluster=...)`` picks the engine: None = joblib (loky processes); ``"local"`` or
 ``"local:N"`` = a ``dask.distributed.LocalCluster`` of N single-threaded worker processes;
@@ -109,10 +113,23 @@ class DaskEngine:
             raise ValueError(f"cannot reach the Dask scheduler at {spec}: {err}") from err
 
     def run(self, task: Callable[..., list], batches: Sequence[list], **kwargs) -> Iterator[Outcome]:
+        run_id = uuid.uuid4().hex[:8]
+        killed = []
+        for batch, result, err in self._submit(task, batches, f"{run_id}-", **kwargs):
+            if _killed(err):
+                killed.append(batch)
+            else:
+                yield batch, result, err and _failure(err)
+        for i, item in enumerate(item for batch in killed for item in batch):  # alone, one after another
+            for batch, result, err in self._submit(task, [[item]], f"{run_id}-alone{i}-", **kwargs):
+                yield batch, result, err and _failure(err)
+
+    def _submit(self, task: Callable[..., list], batches: Sequence[list], prefix: str,
+                **kwargs) -> Iterator[tuple[list, list | None, Exception | None]]:
+        """``(batch, results, None)`` or ``(batch, None, exception)`` as the batches finish."""
         from distributed import as_completed
 
-        run_id = uuid.uuid4().hex[:8]
-        futures = {self.client.submit(task, batch, key=f"{task.__name__}-{run_id}-{i}", pure=False, **kwargs): batch
+        futures = {self.client.submit(task, batch, key=f"{task.__name__}-{prefix}{i}", pure=False, **kwargs): batch
                    for i, batch in enumerate(batches)}
         try:
             for future in as_completed(futures):
@@ -120,7 +137,7 @@ class DaskEngine:
                 try:
                     yield batch, future.result(), None
                 except Exception as err:  # noqa: BLE001 - KilledWorker or a task bug: reported per item
-                    yield batch, None, _failure(err)
+                    yield batch, None, err
                 finally:
                     future.release()
         finally:  # Ctrl-C or an abandoned generator: nothing keeps running for nobody
@@ -135,9 +152,15 @@ class DaskEngine:
             self.cluster.close()
 
 
+def _killed(err: Exception | None) -> bool:
+    """Whether a batch was given up because workers died running it (distributed.KilledWorker)."""
+    return type(err).__name__ == "KilledWorker"
+
+
 def _failure(err: Exception) -> str:
-    if type(err).__name__ == "KilledWorker":
-        return "its worker died while processing it, on every retry (out of memory or a crash in a native library?)"
+    if _killed(err):
+        return ("its worker died while processing it, on every retry and alone "
+                "(out of memory or a crash in a native library?)")
     return f"{type(err).__name__}: {err}"
 
 

@@ -1,8 +1,9 @@
 """Extraction and prediction on a real Dask ``LocalCluster(n_workers=2, threads_per_worker=1)``:
 the same features and cache keys as the local path, a worker killed mid-run still ends with every
-file extracted, a poisonous batch is given up after Dask's retries (never retried forever), an
-unreadable file is one reported failure, Ctrl-C stops cleanly and a second run computes nothing
-twice, and the cluster's predict CSV equals the local one."""
+file extracted, a poisonous batch is given up after Dask's retries (never retried forever) while
+the files of its batch complete, an unreadable file is one reported failure, Ctrl-C stops
+cleanly and a second run computes nothing twice, and the cluster's predict CSV equals the local
+one."""
 from __future__ import annotations
 
 import csv
@@ -143,6 +144,21 @@ def test_a_poisonous_batch_is_given_up_and_the_rest_completes(tiny_dataset, own_
     assert [p for p, e in outcomes.items() if e] == [str(poison)]
 
 
+def test_a_poisonous_file_does_not_take_its_batch_down(tiny_dataset, own_engine, tmp_path):
+    """Its batch dies with its workers; tried again file by file, the others complete."""
+    poison = write_wav(tmp_path / "data" / "x" / "poison.wav", synth("beats", seconds=2.0))
+    batch = [*_paths(tiny_dataset)[:2], str(poison), _paths(tiny_dataset)[2]]
+    outcomes, given_up = {}, []
+    for done, results, error in own_engine.run(kill_worker_always, [batch], root=tmp_path / "store",
+                                               config=FeatureConfig()):
+        if results is None:
+            given_up += done
+        else:
+            outcomes.update({o.path: o.error for o in results})
+    assert given_up == [str(poison)]
+    assert sorted(outcomes) == sorted(p for p in batch if p != str(poison)) and not any(outcomes.values())
+
+
 def test_an_unreadable_file_is_reported_once_and_the_rest_extracted(tiny_dataset, engine, tmp_path):
     bad = tmp_path / "data" / "x" / "broken.wav"
     bad.parent.mkdir(parents=True)
@@ -177,7 +193,14 @@ def test_ctrl_c_stops_cleanly_and_a_second_run_resumes(tmp_path):
         write_wav(data / ("tones", "beats")[i % 2] / f"clip{i:02d}.wav", synth(("tones", "beats")[i % 2], seed=i,
                                                                               seconds=6.0))
     cache = tmp_path / "cache"
-    proc = _cli(["extract", str(data), "--cluster", "local:2", "--files-per-task", "1"], cache, start_new_session=True)
+    # A suite started in the background by a shell without job control ignores SIGINT, and so would
+    # the CLI (an ignored signal stays ignored across exec): give it the default disposition.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = _cli(["extract", str(data), "--cluster", "local:2", "--files-per-task", "1"], cache,
+                    start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 300
     while len(list(cache.glob("*/*.npz"))) < 4 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
