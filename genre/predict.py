@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre.audio import Decoded, decode, ensure_audible
+from genre.audio import AudioInfo, Decoded, decode, ensure_audible
 from genre.backbones import embeddings
 from genre.clip import ClipFeatures
 from genre.models import LoadedModel, ModelError
@@ -25,16 +25,16 @@ UNSURE_BELOW = 0.5
 @dataclass
 class Prediction:
     """``probs``: (n_labels,) clip probabilities; ``segment_probs``: (n_segments, n_labels);
-    ``starts``: segment start times in s; ``decoded``: the audio as the model heard it (None in
-    the dashboard's cache, which keeps only its ``AudioInfo``); ``verdict``: whether it is music
-    at all (None if AudioSet's outputs could not be had)."""
+    ``starts``: segment start times in s; ``audio``: what was decoded (rate, length, channels;
+    not the samples, so a prediction stays small enough to cache); ``verdict``: whether it is
+    music at all (None if AudioSet's outputs could not be had)."""
 
     labels: list[str]
     probs: np.ndarray
     segment_probs: np.ndarray
     starts: np.ndarray
     features: ClipFeatures
-    decoded: Decoded | None = None
+    audio: AudioInfo | None = None
     verdict: MusicVerdict | None = None
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
@@ -100,7 +100,7 @@ def predict_decoded(model: LoadedModel, decoded: Decoded, *, name: str | None = 
     ensure_audible(decoded.y, name=name or "The clip")
     feats = clip_features(decoded.y, config)
     prediction = predict_features(model, feats)
-    prediction.decoded = decoded
+    prediction.audio = decoded.info
     if prediction.verdict is None:  # features without AudioSet's outputs: mn04 hears the audio itself
         prediction.verdict = embeddings.music_verdict_of(feats, decoded.y, config)
     return prediction

@@ -52,8 +52,8 @@ def main() -> None:
     with right:
         st.subheader("Audio")
         widgets.play(clip)
-        widgets.decode_info(analysis.audio)
-        sr, hop = analysis.audio.sr, analysis.hop_length
+        widgets.decode_info(prediction.audio)
+        sr, hop = prediction.audio.sr, analysis.hop_length
         st.markdown(f"**Mel spectrogram** (first {analysis.log_mel.shape[1] * hop / sr:.0f} s)")
         st.plotly_chart(plots.mel_spectrogram(analysis.log_mel, sr=sr, hop_length=hop), key="predict_mel")
         st.caption("Energy per pitch band over time, in dB: bright = loud. Low notes at the bottom.")

@@ -192,8 +192,8 @@ del warm; gc.collect()
 before, start = peak(), time.perf_counter()
 pred = predict_source(model, sys.argv[1])
 print(json.dumps({"growth_mb": peak() - before, "seconds": time.perf_counter() - start,
-                  "segments": len(pred.segment_probs), "decoded_s": pred.decoded.seconds,
-                  "truncated": pred.decoded.truncated, "finite": bool(np.isfinite(pred.probs).all())}))
+                  "segments": len(pred.segment_probs), "decoded_s": pred.audio.seconds,
+                  "truncated": pred.audio.truncated, "finite": bool(np.isfinite(pred.probs).all())}))
 """
 
 

@@ -59,7 +59,7 @@ def test_bytes_give_one_row_per_3_second_segment(model, seconds, segments):
     assert np.allclose(pred.segment_probs.sum(axis=1), 1.0, atol=1e-5)
     assert np.allclose(pred.probs, pred.segment_probs.mean(axis=0))
     assert np.allclose(pred.starts, np.arange(segments) * 129 * 512 / SR)
-    assert pred.decoded.seconds == pytest.approx(seconds, abs=1e-3)
+    assert pred.audio.seconds == pytest.approx(seconds, abs=1e-3)
     top = pred.top(3)
     assert [p for _, p in top] == sorted(pred.probs.tolist(), reverse=True)
     assert pred.genre == top[0][0] and pred.confidence == pytest.approx(top[0][1])
@@ -75,7 +75,7 @@ def test_unseen_clips_get_their_genre(model, kind):
 def test_another_rate_and_stereo_are_converted_first(model):
     y = synth("buzz", seconds=6.0, sr=44100, seed=7)
     pred = predict_source(model, wav_bytes(np.stack([y, y], axis=1), 44100))
-    assert pred.decoded.source_sr == 44100 and pred.decoded.channels == 2
+    assert pred.audio.source_sr == 44100 and pred.audio.channels == 2
     assert pred.genre == "buzz" and pred.segment_probs.shape == (2, 3)
 
 
@@ -124,7 +124,7 @@ Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the c
 tracemalloc.start()
 pred = predict_source(model, sys.argv[2])
 traced_peak = tracemalloc.get_traced_memory()[1]
-print((status("VmHWM") - before) / 1024, traced_peak / 2**20, len(pred.segment_probs), pred.decoded.seconds,
+print((status("VmHWM") - before) / 1024, traced_peak / 2**20, len(pred.segment_probs), pred.audio.seconds,
       float(pred.probs.sum()))
 """
 

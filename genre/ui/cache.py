@@ -14,7 +14,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ import streamlit as st
 
 from genre import dataset as ds
 from genre import plots
-from genre.audio import AudioError, AudioInfo, Decoded, decode
+from genre.audio import AudioError, Decoded, decode
 from genre.features import FeatureConfig, Frames, extract, log_mel_spectrogram
 from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, LoadedModel, ModelCard, ModelError,
                           check_model, load_model)
@@ -215,15 +215,13 @@ def dataset() -> pd.DataFrame | None:
 
 @dataclass
 class Analysis:
-    """A prediction of one clip and what to show beside it: ``audio`` says what was decoded
-    (the samples themselves are not kept: ``prediction.decoded`` is None, so a cached analysis
-    of a 30 s clip is ~0.4 MB instead of ~4 MB); ``log_mel`` is the (n_mels, n_frames) log-mel
-    spectrogram in dB of its first ``VIEW_SECONDS`` s at ``audio.sr``, one frame every
-    ``hop_length`` samples; ``model``/``config`` name what predicted it, ``card`` is that model's
+    """A prediction of one clip and what to show beside it (no decoded samples: a cached analysis
+    of a 30 s clip holds ~0.45 MB): ``log_mel`` is the (n_mels, n_frames) log-mel spectrogram in
+    dB of its first ``VIEW_SECONDS`` s at ``prediction.audio.sr``, one frame every ``hop_length``
+    samples; ``model``/``config`` name what predicted it, ``card`` is that model's
     card (its split names the clips it was trained on)."""
 
     prediction: Prediction
-    audio: AudioInfo
     log_mel: np.ndarray
     hop_length: int
     model: str
@@ -240,8 +238,7 @@ def _analyse(key: str, model_path: str, mtime: float, _data: bytes, _name: str) 
     shown = decoded.y[: int(VIEW_SECONDS * decoded.sr)]
     view = FeatureConfig(sr=decoded.sr, hop_length=view_hop_length(decoded.sr, seconds=len(shown) / decoded.sr))
     log_mel = log_mel_spectrogram(shown, view)
-    return Analysis(replace(prediction, decoded=None), decoded.info, log_mel, view.hop_length, model.name, config,
-                    model.card)
+    return Analysis(prediction, log_mel, view.hop_length, model.name, config, model.card)
 
 
 def predict_bytes(data: bytes, *, name: str) -> Analysis | None:
