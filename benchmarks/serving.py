@@ -239,7 +239,7 @@ def clip_file(path: Path, *, seed: int, seconds: float = 30.0, sr: int = 22050, 
 def chromium_missing() -> str | None:
     """Why headless Chromium cannot be driven here, or None."""
     if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (pip install -r requirements-dev.txt)"
+        return "the playwright package is not installed (./run.sh setup installs it from the lock)"
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         return (f"no Chromium at {CHROMIUM}: install Debian's (`./run.sh setup --with-browser`, or "
                 "`apt-get install chromium`); `playwright install` is not used")

@@ -1,4 +1,5 @@
-"""Command line: ``python -m genre extract|train|evaluate|predict|similar ...`` (see ``--help``).
+"""Command line: ``genre extract|train|evaluate|predict|similar|dashboard ...`` (see ``--help``);
+``python -m genre`` is the same command.
 
 Bad input ends with exit code 2 and one line on stderr, never a traceback. ``--cluster`` runs the
 batch work of extract, evaluate, predict and similar on Dask (``genre.engine``).
@@ -258,9 +259,22 @@ def cmd_similar(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    from genre.ui import serve
+
+    serve.main(args.streamlit_options)
+    return 0
+
+
+def _prog() -> str:
+    """``python -m genre`` when started so, else the name of the command (``genre``)."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "genre"
+    return "python -m genre" if name == "__main__.py" else name
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m genre", description="Music-genre classification: "
-                                "extract features, train, evaluate and predict.")
+    p = argparse.ArgumentParser(prog=_prog(), description="Music-genre classification: extract features, train, "
+                                "evaluate and predict; serve the dashboard.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def engine_args(sp, *, jobs: int = -1):
@@ -268,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
                         f"--cluster (default: {'all cores' if jobs == -1 else jobs})")
         sp.add_argument("--cluster", nargs="?", const="env", metavar="local[:N]|tcp://HOST:8786",
                         help="run on Dask: a LocalCluster of N worker processes (default all cores) or a running "
-                        "scheduler; alone, $GENRE_DASK_SCHEDULER. Needs dask[distributed] (requirements-cluster.txt)")
+                        "scheduler; alone, $GENRE_DASK_SCHEDULER. Needs dask[distributed] (the [cluster] extra)")
         sp.add_argument("--files-per-task", type=int, default=None,
                         help="files per task sent to a worker (default: about 8 tasks per worker, at most 16 files)")
 
@@ -333,6 +347,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="whose features to compare (default: shipped model)")
     engine_args(sp)
     sp.set_defaults(func=cmd_similar)
+
+    sp = sub.add_parser("dashboard", help="serve the dashboard (http://localhost:8501); options after it go to "
+                        "`streamlit run`, e.g. --server.port 8502",
+                        description="Serve the dashboard as ./run.sh does: the default model warms up in the "
+                        "background, no file watcher. Every other option goes to `streamlit run` "
+                        "(see `streamlit run --help`), e.g. --server.port 8502 --server.address 0.0.0.0.")
+    sp.set_defaults(func=cmd_dashboard)
     return p
 
 
@@ -368,7 +389,13 @@ def _native_stderr_silenced():
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = parser().parse_args(argv)
+    p = parser()
+    args, unknown = p.parse_known_args(argv)
+    if args.func is cmd_dashboard:  # a server keeps its stderr: its log and its workers' go there
+        args.streamlit_options = unknown
+        return cmd_dashboard(args)
+    if unknown:
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
     with _native_stderr_silenced():
         return _run(args)
 

@@ -3,7 +3,8 @@
 In a shared deployment a visitor types a dataset folder (or opens a link with ``?data=...``);
 that folder must lie under one of the allowed roots, so that nobody can browse the server's
 disk. The roots are ``$GENRE_DATA_ROOTS`` (folders separated by ``os.pathsep``, ``:`` on
-Linux), or by default the project's ``data/`` folder and ``$GENRE_DATA_DIR`` if set.
+Linux), or by default the ``data/`` folder of the clone (or of :data:`genre.locations.HOME` when
+installed) and ``$GENRE_DATA_DIR`` if set.
 
 A folder is checked after resolving ``~``, symbolic links and ``..`` (``Path.resolve``), so
 ``data/../..`` or a link inside ``data/`` that points elsewhere is refused. The check does not
@@ -16,7 +17,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from genre.locations import HOME
+
 ROOTS_ENV = "GENRE_DATA_ROOTS"
 
 
@@ -36,11 +38,11 @@ def _resolved(folder: str | os.PathLike) -> Path:
 def allowed_roots(*, environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
     """The folders under which a dataset may be read, resolved and without duplicates:
     ``$GENRE_DATA_ROOTS`` split on ``os.pathsep`` (empty entries ignored) if it names any,
-    else the project's ``data/`` and ``$GENRE_DATA_DIR`` (if set)."""
+    else ``data/`` under :data:`genre.locations.HOME` and ``$GENRE_DATA_DIR`` (if set)."""
     env = os.environ if environ is None else environ
     listed = [part for part in env.get(ROOTS_ENV, "").split(os.pathsep) if part.strip()]
     if not listed:
-        listed = [str(PROJECT_ROOT / "data"), *([env["GENRE_DATA_DIR"]] if env.get("GENRE_DATA_DIR") else [])]
+        listed = [str(HOME / "data"), *([env["GENRE_DATA_DIR"]] if env.get("GENRE_DATA_DIR") else [])]
     return tuple(dict.fromkeys(_resolved(part.strip()) for part in listed))
 
 

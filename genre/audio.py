@@ -15,13 +15,46 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-SUPPORTED_FORMATS = ("wav", "flac", "ogg", "opus", "mp3", "au", "aiff", "m4a", "aac", "mp4", "webm", "mka", "wma",
-                     "caf", "3gp")
+LIBSNDFILE_FORMATS = ("wav", "flac", "ogg", "opus", "mp3", "au", "aiff")
+"""File types libsndfile reads (the uploader also takes their aliases ``oga`` and ``aif``)."""
+PYAV_FORMATS = {
+    "m4a": ("mov", ("aac",)),
+    "aac": ("aac", ("aac",)),
+    "mp4": ("mov", ("aac",)),
+    "webm": ("matroska", ("opus", "libopus", "vorbis")),
+    "mka": ("matroska", ("opus", "libopus", "vorbis")),
+    "wma": ("asf", ("wmav2", "wmav1")),
+    "caf": ("caf", ("alac",)),
+    "3gp": ("mov", ("amrnb", "libopencore_amrnb")),
+}
+"""File types read through PyAV's FFmpeg: extension -> (FFmpeg demuxer, decoders of the audio
+such files carry, any one of which will do)."""
+
+
+def pyav_extensions() -> tuple[str, ...]:
+    """The :data:`PYAV_FORMATS` extensions whose demuxer and at least one decoder the installed
+    PyAV has (what a PyAV wheel bundles changes between releases); () without PyAV."""
+    try:
+        import av
+    except ImportError:
+        return ()
+
+    def has(make, name: str) -> bool:
+        try:
+            make(name, "r")
+        except (ValueError, av.FFmpegError):  # UnknownCodecError is a ValueError
+            return False
+        return True
+
+    return tuple(ext for ext, (demuxer, decoders) in PYAV_FORMATS.items()
+                 if has(av.format.ContainerFormat, demuxer) and any(has(av.codec.Codec, d) for d in decoders))
+
+
+SUPPORTED_FORMATS = LIBSNDFILE_FORMATS + pyav_extensions()
 """File types that decode (listed in messages; the uploader accepts ``UPLOAD_EXTENSIONS``)."""
-UPLOAD_EXTENSIONS = ("wav", "flac", "ogg", "oga", "opus", "mp3", "au", "aiff", "aif", "m4a", "aac", "mp4", "webm",
-                     "mka", "wma", "caf", "3gp")
-"""Every file extension whose audio decodes (soundfile, then PyAV/FFmpeg); tests/test_formats.py
-round-trips each one it can encode."""
+UPLOAD_EXTENSIONS = LIBSNDFILE_FORMATS + ("oga", "aif") + pyav_extensions()
+"""Every file extension whose audio decodes here (soundfile, then PyAV/FFmpeg); computed from
+the installed PyAV's demuxers and decoders. tests/test_formats.py round-trips each one."""
 CONVERT_HINT = "Convert it to WAV, FLAC, MP3 or Ogg (e.g. `ffmpeg -i input-file out.wav`)."
 MIN_SECONDS = 1.0
 DEFAULT_MAX_SECONDS = 900.0

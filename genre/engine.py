@@ -93,7 +93,7 @@ class DaskEngine:
             from distributed import Client, LocalCluster
         except ImportError as err:
             raise ValueError("--cluster needs Dask: pip install 'dask[distributed]' "
-                             "(see requirements-cluster.txt)") from err
+                             "(the [cluster] extra: pip install 'genre-dashboard[cluster]')") from err
         if spec == "env":
             spec = os.environ.get(SCHEDULER_ENV, "")
             if not spec:

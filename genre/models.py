@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from genre import keras_file
+from genre import keras_file, locations
 from genre.features import FeatureConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = Path(os.environ.get("GENRE_MODELS_DIR") or PROJECT_ROOT / "models").expanduser()
-"""Where models are listed and saved: ``$GENRE_MODELS_DIR`` or the project's ``models/``."""
-DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
-"""The shipped default model (always the project's, whatever ``$GENRE_MODELS_DIR`` says)."""
+MODELS_DIR = Path(os.environ.get("GENRE_MODELS_DIR") or locations.HOME / "models").expanduser()
+"""Where models are listed and saved: ``$GENRE_MODELS_DIR`` or ``models/`` of the clone (of
+:data:`genre.locations.HOME` when installed)."""
+DEFAULT_MODEL_DIR = locations.SHIPPED_MODEL_DIR
+"""The shipped default model (always the shipped one, whatever ``$GENRE_MODELS_DIR`` says)."""
 CARD_VERSION = 1
 MODEL_FILE, CARD_FILE = "model.keras", "card.json"
 FAMILIES = ("mlp", "cnn", "logreg")
@@ -401,6 +401,14 @@ def _restore_interrupted(root: Path) -> None:
                 old.rmdir()
             except OSError:
                 continue
+
+
+def available_models(root: str | Path | None = None) -> dict[str, Path]:
+    """The models a person can pick, by name, ``default`` first: those saved under ``root``
+    (default :data:`MODELS_DIR`), and the shipped model as ``default`` when ``root`` holds no
+    model of that name (an installed genre, whose models folder is the user's own)."""
+    listed = {p.name: p for p in list_models(MODELS_DIR if root is None else root)}
+    return {DEFAULT_MODEL_DIR.name: listed.pop(DEFAULT_MODEL_DIR.name, DEFAULT_MODEL_DIR), **listed}
 
 
 def list_models(root: str | Path = MODELS_DIR) -> list[Path]:

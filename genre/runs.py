@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from genre import models
+from genre import locations, models
 from genre.features import FeatureConfig
 from genre.models import ModelCard, ModelError, ModelSpec
 
@@ -498,7 +498,7 @@ class RunRegistry:
 
     def _worker_env(self) -> dict[str, str]:
         threads = str(self.threads)
-        path = os.pathsep.join(p for p in (str(models.PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        path = os.pathsep.join(p for p in (str(locations.PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")) if p)
         return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
                 "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                 "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}

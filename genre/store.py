@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genre import locations
 from genre.audio import AudioError
 from genre.engine import Engine, LocalEngine, batches_of
 from genre.features import FeatureConfig
@@ -27,14 +28,14 @@ from genre.numba_cache import warm_librosa
 from genre.clip import ClipFeatures
 from genre.pipeline import features_of, select_groups, storage_config
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Progress = Callable[[int, int, str], None]
 """progress(done, total, path_just_finished)"""
 
 
 def default_cache_dir() -> Path:
-    """``$GENRE_CACHE_DIR`` or ``data/cache`` in the project."""
-    return Path(os.environ.get("GENRE_CACHE_DIR") or PROJECT_ROOT / "data" / "cache")
+    """``$GENRE_CACHE_DIR`` or ``data/cache`` in the clone (under :data:`genre.locations.HOME`
+    when installed)."""
+    return Path(os.environ.get("GENRE_CACHE_DIR") or locations.HOME / "data" / "cache")
 
 
 def file_digest(path: str | Path) -> str:

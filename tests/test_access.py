@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from genre.access import PROJECT_ROOT, ROOTS_ENV, AccessError, allowed_roots, check_dataset_folder
+from genre.access import ROOTS_ENV, AccessError, allowed_roots, check_dataset_folder
+from genre.locations import HOME
 
 
 @pytest.fixture
@@ -16,15 +17,15 @@ def tmp(tmp_path):
 
 
 def test_default_roots_are_data_and_genre_data_dir(tmp):
-    assert allowed_roots(environ={}) == ((PROJECT_ROOT / "data").resolve(),)
-    assert allowed_roots(environ={"GENRE_DATA_DIR": str(tmp)}) == ((PROJECT_ROOT / "data").resolve(), tmp)
+    assert allowed_roots(environ={}) == ((HOME / "data").resolve(),)
+    assert allowed_roots(environ={"GENRE_DATA_DIR": str(tmp)}) == ((HOME / "data").resolve(), tmp)
 
 
 def test_genre_data_roots_replaces_the_defaults(tmp):
     a, b = tmp / "a", tmp / "b"
     env = {ROOTS_ENV: f"{a}{os.pathsep}{os.pathsep} {b} {os.pathsep}{a}", "GENRE_DATA_DIR": str(tmp / "c")}
     assert allowed_roots(environ=env) == (a, b)
-    assert allowed_roots(environ={ROOTS_ENV: os.pathsep}) == ((PROJECT_ROOT / "data").resolve(),)
+    assert allowed_roots(environ={ROOTS_ENV: os.pathsep}) == ((HOME / "data").resolve(),)
 
 
 def test_folders_under_a_root_are_accepted_resolved(tmp):
@@ -75,4 +76,4 @@ def test_the_roots_come_from_the_environment_when_not_given(tmp, monkeypatch):
     monkeypatch.setenv(ROOTS_ENV, str(tmp))
     assert check_dataset_folder(tmp / "x") == tmp / "x"
     with pytest.raises(AccessError):
-        check_dataset_folder(PROJECT_ROOT / "data")
+        check_dataset_folder(HOME / "data")

@@ -14,9 +14,8 @@ import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SR, synth
-from genre import backbones
+from genre import backbones, models
 from genre.models import DEFAULT_MODEL_DIR, read_card
-from genre.ui import state
 
 APP = str(ROOT / "streamlit_app.py")
 
@@ -58,8 +57,10 @@ def test_home_notes_a_card_without_metrics(monkeypatch, tmp_path):
     card = json.loads((plain / "card.json").read_text())
     card["metrics"] = {}
     (plain / "card.json").write_text(json.dumps(card))
-    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
     at = _app(monkeypatch, tmp_path).run()
+    assert at.sidebar.selectbox[0].options == ["default", "plain"]  # the shipped model is always offered
+    at = at.sidebar.selectbox[0].select("plain").run()
     assert not at.exception
     assert any("no validation metrics" in i.value for i in at.info)
     assert not at.metric
@@ -102,7 +103,7 @@ def test_home_warns_about_a_damaged_model_as_predict_does(monkeypatch, tmp_path)
     """A damaged model.keras: Home shows the Predict page's warning and the card of the default
     model that predictions then use, not a healthy-looking card of the broken one."""
     _damaged_model(tmp_path / "models")
-    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
     at = _app(monkeypatch, tmp_path).run()
     at.sidebar.selectbox[0].select("damaged").run()
     assert not at.exception and not at.error

@@ -14,8 +14,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, SR, synth
+from genre import models
 from genre.models import DEFAULT_MODEL_DIR, read_card
-from genre.ui import cache, state
+from genre.ui import cache
 
 LABELS = json.loads((DEFAULT_MODEL_DIR / "card.json").read_text())["labels"]
 DEFAULT_CONFIG = read_card(DEFAULT_MODEL_DIR).config
@@ -120,7 +121,7 @@ def test_broken_model_falls_back_to_default_with_warning(monkeypatch, tmp_path):
     broken.mkdir(parents=True)
     shutil.copy(DEFAULT_MODEL_DIR / "card.json", broken / "card.json")
     (broken / "model.keras").write_bytes(b"not a zip file")
-    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
     monkeypatch.setenv("GENRE_DATA_DIR", str(tmp_path))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/predict.py").run()
     at.sidebar.selectbox[0].select("broken").run()
@@ -220,7 +221,7 @@ def test_a_dataset_clip_shows_its_true_genre_and_whether_the_model_saw_it(monkey
     card["split"] = {"kind": "artist", "train_clip_ids": ["beats.00000"], "valid_clip_ids": ["beats.00001"]}
     (seen / "card.json").write_text(json.dumps(card))
     shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "models" / "default")
-    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path / "models")
     monkeypatch.setenv("GENRE_DATA_DIR", str(tiny_dataset))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/predict.py").run()
     at.radio[0].set_value("dataset").run()

@@ -15,9 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
+from genre import models
 from genre.access import ROOTS_ENV
 from genre.models import DEFAULT_MODEL_DIR
-from genre.ui import state
 
 APP = str(ROOT / "streamlit_app.py")
 
@@ -30,7 +30,7 @@ def models_dir(tmp_path, monkeypatch):
         shutil.copytree(DEFAULT_MODEL_DIR, folder / name)
     (folder / "backbones").mkdir()
     (folder / "backbones" / "weights.h5").write_bytes(b"\0")
-    monkeypatch.setattr(state, "MODELS_DIR", folder)
+    monkeypatch.setattr(models, "MODELS_DIR", folder)
     return folder
 
 

@@ -32,7 +32,6 @@ def models_dir(tmp_path, monkeypatch):
     page's process-wide registry is a new one for that folder."""
     folder = tmp_path / "models"
     monkeypatch.setattr(models, "MODELS_DIR", folder)
-    monkeypatch.setattr(state, "MODELS_DIR", folder)
     yield folder
     registry = runs.shared_registry(folder)
     for snap in registry.list():

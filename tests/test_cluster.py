@@ -22,7 +22,7 @@ from genre.dataset import discover
 from genre.features import FeatureConfig
 from genre.store import FeatureStore, extract_batch
 
-distributed = pytest.importorskip("distributed", reason="dask[distributed] is an optional extra (requirements-dev.txt)")
+distributed = pytest.importorskip("distributed", reason="dask[distributed] is an optional extra (the [cluster] extra; in the lock)")
 
 from genre.engine import DaskEngine  # noqa: E402 - after the skip
 

@@ -305,7 +305,7 @@ requires_source = pytest.mark.skipif(
 
 @requires_source
 def test_convert_reproduces_committed_weights(tmp_path):
-    pytest.importorskip("onnx", reason="the converter needs onnx (requirements-dev.txt)")
+    pytest.importorskip("onnx", reason="the converter needs onnx (the [dev] extra; in the lock)")
     assert efficientat.main(["convert", str(SOURCE), "--out", str(tmp_path)]) == 0
     for name in (efficientat.LABELS_FILE, efficientat.LICENSE_FILE):
         assert (tmp_path / name).read_text() == (DEFAULT_WEIGHTS_DIR / name).read_text()

@@ -22,6 +22,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT, SR, synth, write_wav
+from genre import models
 from genre.dataset import discover
 from genre.features import FeatureConfig
 from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, ModelError, ModelSpec, copy_model, list_models,
@@ -231,7 +232,7 @@ def test_dashboard_falls_back_to_the_default_for_every_broken_model(broken_model
     from genre.ui import state
 
     root, expected = broken_models
-    monkeypatch.setattr(state, "MODELS_DIR", root)
+    monkeypatch.setattr(models, "MODELS_DIR", root)
     monkeypatch.setenv("GENRE_DATA_DIR", str(tmp_path))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
     assert not at.exception

@@ -34,9 +34,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from genre.backbones.files import atomic_write, sha256
 import scipy.fft
+
+from genre import locations
+from genre.backbones.files import atomic_write, sha256
 
 SAMPLE_RATE = 32000  # Hz
 N_FFT = 1024  # samples
@@ -51,7 +52,7 @@ NUM_CLASSES = 527
 MODEL_NAME = "mn04_as"
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP  # 100
 MIN_SAMPLES = N_FFT // 2 + 2  # torch.stft's reflect padding needs > 512 samples after pre-emphasis
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "models" / "backbones"
+DEFAULT_WEIGHTS_DIR = locations.BACKBONE_WEIGHTS_DIR
 WEIGHTS_FILE = f"{MODEL_NAME}.weights.h5"
 CARD_FILE = f"{MODEL_NAME}.json"
 LABELS_FILE = f"{MODEL_NAME}_labels.csv"
@@ -426,7 +427,7 @@ def _keras_value(layer, kind: str, value: np.ndarray) -> np.ndarray:
 
 def read_onnx(path: Path) -> dict[str, np.ndarray]:
     """The named float32 weight initializers (``model.*``) of an ONNX file, external data
-    loaded from beside it. Needs the ``onnx`` package (requirements-dev.txt)."""
+    loaded from beside it. Needs the ``onnx`` package (the [dev] extra)."""
     try:
         import onnx
         from onnx import numpy_helper

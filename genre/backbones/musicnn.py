@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genre import locations
 from genre.backbones.files import atomic_write, sha256
 
 SAMPLE_RATE = 16000  # Hz
@@ -51,7 +52,7 @@ NUM_TAGS = 50
 POOLED_DIM = 1506
 PENULTIMATE_DIM = 200
 MODEL_NAMES = ("MSD_musicnn", "MTT_musicnn")
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "models" / "backbones"
+DEFAULT_WEIGHTS_DIR = locations.BACKBONE_WEIGHTS_DIR
 LICENSE_FILE = "LICENSE-musicnn.txt"
 CHECKPOINT_SUFFIXES = (".index", ".data-00000-of-00001", ".meta")
 

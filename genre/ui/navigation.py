@@ -25,9 +25,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from genre.locations import APP_SCRIPT
 from genre.ui.keras_state import keep_keras_state
 
-ENTRY = Path(__file__).resolve().parents[2] / "streamlit_app.py"
+ENTRY = APP_SCRIPT.resolve()
 _run = threading.local()
 """``inside`` is True while the entry script runs a page in this thread (one script run)."""
 

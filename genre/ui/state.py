@@ -24,7 +24,8 @@ from pathlib import Path
 import streamlit as st
 
 from genre.access import AccessError, check_dataset_folder
-from genre.models import DEFAULT_MODEL_DIR, MODELS_DIR, PROJECT_ROOT, list_models
+from genre.locations import HOME
+from genre.models import DEFAULT_MODEL_DIR, available_models
 
 DATASET_KEY, MODEL_KEY = "dataset_dir", "model_name"
 DATA_PARAM, MODEL_PARAM = "data", "model"
@@ -33,8 +34,9 @@ _IN_URL = "state_in_url"
 
 
 def default_dataset_dir() -> str:
-    """``$GENRE_DATA_DIR``, else the project's ``data/`` folder."""
-    return os.environ.get("GENRE_DATA_DIR") or str(PROJECT_ROOT / "data")
+    """``$GENRE_DATA_DIR``, else ``data/`` in the clone (under :data:`genre.locations.HOME`
+    when installed)."""
+    return os.environ.get("GENRE_DATA_DIR") or str(HOME / "data")
 
 
 def chosen_dataset() -> str:
@@ -67,14 +69,14 @@ def dataset_dir() -> Path | None:
 
 
 def model_names() -> list[str]:
-    """Saved models under ``MODELS_DIR``, ``default`` first."""
-    return [p.name for p in list_models(MODELS_DIR)]
+    """The models to pick from (:func:`genre.models.available_models`), ``default`` first."""
+    return list(available_models())
 
 
 def active_model_dir() -> Path:
     """Directory of the model picked in the sidebar (the shipped default if none)."""
     name = st.session_state.get(MODEL_KEY)
-    return MODELS_DIR / name if name in model_names() else DEFAULT_MODEL_DIR
+    return available_models().get(name, DEFAULT_MODEL_DIR)
 
 
 def _keep(key: str) -> None:
@@ -93,10 +95,9 @@ def _from_url(names: list[str]) -> str | None:
         if model in names:
             st.session_state[MODEL_KEY] = model
         else:
-            fallback = names[0] if names else None
-            st.session_state[MODEL_KEY] = fallback
-            showing = f"; showing `{fallback}` instead." if fallback else "."
-            return f"The link asks for model `{model}`, which is not a saved model under models/{showing}"
+            st.session_state[MODEL_KEY] = names[0]
+            return (f"The link asks for model `{model}`, which is not a saved model under models/; "
+                    f"showing `{names[0]}` instead.")
     return None
 
 
@@ -118,7 +119,7 @@ def render_sidebar() -> None:
     warning = _from_url(names)
     st.session_state.setdefault(DATASET_KEY, default_dataset_dir())
     if st.session_state.get(MODEL_KEY) not in names:
-        st.session_state[MODEL_KEY] = names[0] if names else None
+        st.session_state[MODEL_KEY] = names[0]
     _to_url()
     # The widgets show the plain keys' values (set before each widget is drawn, so a value
     # from the URL reaches the box even after the widget existed).
@@ -131,11 +132,8 @@ def render_sidebar() -> None:
         if refused:
             allowed = ", ".join(f"`{root}`" for root in refused.roots)
             st.error(f"Not allowed: a dataset folder must be inside {allowed}.")
-        if names:
-            st.session_state[f"sidebar_{MODEL_KEY}"] = st.session_state[MODEL_KEY]
-            st.selectbox("Model", names, key=f"sidebar_{MODEL_KEY}", on_change=_keep, args=(MODEL_KEY,),
-                         help="Models under models/; 'default' ships with the app.")
-        else:
-            st.warning("No model found under models/.")
+        st.session_state[f"sidebar_{MODEL_KEY}"] = st.session_state[MODEL_KEY]
+        st.selectbox("Model", names, key=f"sidebar_{MODEL_KEY}", on_change=_keep, args=(MODEL_KEY,),
+                     help="Models under models/; 'default' ships with the app.")
     if warning:
         st.warning(warning)

@@ -44,10 +44,9 @@ def status() -> str:
 def default_model_dir() -> Path:
     """The model a new session starts with: ``default`` in the models folder (``$GENRE_MODELS_DIR``
     or ``models/``) if it is there, else the shipped ``models/default``."""
-    from genre.models import DEFAULT_MODEL_DIR, MODELS_DIR, list_models
+    from genre.models import DEFAULT_MODEL_DIR, available_models
 
-    listed = {p.name: p for p in list_models(MODELS_DIR)}
-    return listed.get("default", DEFAULT_MODEL_DIR)
+    return available_models()[DEFAULT_MODEL_DIR.name]
 
 
 def synthetic_clip(*, seconds: float = WARM_SECONDS, sr: int = 22050) -> bytes:
