@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from genre import backbones
+from genre.dataset import describe_training_data
 from genre.models import DEFAULT_MODEL_DIR
 from genre.ui import cache, navigation, state, widgets
 
@@ -61,9 +62,7 @@ def _model_card() -> None:
         st.info("This model's card has no validation metrics, so its accuracy is unknown.")
     if card.notes:
         st.caption(card.notes)
-    data = card.data or {}
-    trained_on = (f"{data.get('n_clips', '?')} clips from `{data['root']}`" if data.get("root")
-                  else f"{data.get('n_clips', '?')} clips of {data['dataset']}" if data.get("dataset") else "unknown data")
+    trained_on = describe_training_data(card.data or {})
     st.markdown(
         f"- **Features:** {backbones.title(card.config.kind)} ({card.input})\n"
         f"- **Trained:** {card.created[:10]} on {trained_on}\n"

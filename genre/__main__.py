@@ -1,4 +1,4 @@
-"""Command line: ``genre extract|train|evaluate|predict|similar|dashboard ...`` (see ``--help``);
+"""Command line: ``genre extract|train|evaluate|predict|similar|label|dashboard ...`` (see ``--help``);
 ``python -m genre`` is the same command.
 
 Bad input ends with exit code 2 and one line on stderr, never a traceback. ``--cluster`` runs the
@@ -59,14 +59,14 @@ def _engine(args):
 
 
 def _build(args, config: FeatureConfig, *, keep: bool = True):
-    from genre.dataset import discover
+    from genre.dataset import discover_all
     from genre.store import FeatureStore
 
-    df = discover(args.dir)
+    df = discover_all(args.dir)
     for rel, reason in df.attrs.get("ignored", []):
         print(f"ignored {rel}: {reason}", file=sys.stderr)
     if df.empty:
-        raise ValueError(f"no audio files in label folders under {args.dir}")
+        raise ValueError(f"no audio files in label folders under {' or '.join(args.dir)}")
     paths = [os.path.abspath(p) for p in df["path"]] if args.cluster else df["path"].tolist()
     with _engine(args) as engine:
         result = FeatureStore().build(paths, config, engine=engine, keep=keep, batch_size=args.files_per_task,
@@ -90,7 +90,7 @@ def cmd_extract(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from genre.dataset import make_split
+    from genre.dataset import few_clip_labels, make_split, training_data_info
     from genre.evaluate import format_report
     from genre.models import ModelSpec, save_model, save_target
     from genre.train import train_model
@@ -101,8 +101,12 @@ def cmd_train(args) -> int:
     df, result = _build(args, config)
     trainable = df[df["path"].isin(result.features)]["label"]
     if trainable.nunique() < 2:
-        raise ValueError(f"training needs usable clips of at least two genres; {args.dir} has "
+        raise ValueError(f"training needs usable clips of at least two genres; {' + '.join(args.dir)} has "
                          f"{trainable.nunique()} ({', '.join(sorted(trainable.unique())) or 'none'})")
+    few = few_clip_labels(df)
+    if few:
+        print("note: few clips of " + ", ".join(f"{label} ({n})" for label, n in few.items()) + "; the model can "
+              "learn them, but their validation scores rest on one or two clips, if any", file=sys.stderr)
     split = make_split(df, args.split, valid_fraction=args.valid_fraction, seed=args.seed)
     spec = ModelSpec(family=args.family, hidden=tuple(int(h) for h in args.hidden.split(",") if h),
                      dropout=args.dropout, learning_rate=args.learning_rate, epochs=args.epochs,
@@ -113,7 +117,7 @@ def cmd_train(args) -> int:
               f"val_loss {logs.get('val_loss', 0):.3f}  val_acc {logs.get('val_accuracy', 0):.3f}", file=sys.stderr)
 
     trained = train_model(df, result.features, split, config, spec, listener=show, seed=args.seed,
-                          data_info={"root": str(Path(args.dir).resolve()), "n_clips": len(df)})
+                          data_info=training_data_info(df, split))
     print(format_report(trained.report))
     save_model(trained.keras_model, trained.card, target, overwrite=args.overwrite)
     print(f"saved {target}")
@@ -121,13 +125,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from genre.dataset import discover
+    from genre.dataset import discover_all
     from genre.evaluate import classification_report, format_report
     from genre.models import load_model, unknown_labels
     from genre.predict import predict_features
 
     model = load_model(args.model)
-    unknown = unknown_labels(model.labels, discover(args.dir)["label"])  # before extracting anything
+    unknown = unknown_labels(model.labels, discover_all(args.dir)["label"])  # before extracting anything
     df, result = _build(args, model.card.config)  # features in this process: the head is fast
     if unknown:
         print(f"note: {model.name} was not trained on {', '.join(unknown)}; those clips are left out", file=sys.stderr)
@@ -259,6 +263,29 @@ def cmd_similar(args) -> int:
     return 0
 
 
+def cmd_label(args) -> int:
+    """Keep each FILE as an example of LABEL; one line per file, exit 2 if any was refused."""
+    from genre.examples import ExampleError, add_example, check_label, default_examples_dir
+
+    label = check_label(args.label)  # a bad label ends here, before any file is read
+    folder = Path(args.examples) if args.examples else default_examples_dir()
+    refused = 0
+    for file in args.files:
+        try:
+            data = Path(file).read_bytes()
+            example, what = add_example(data, label=label, name=Path(file).name, examples_dir=folder)
+        except (AudioError, ExampleError) as err:  # their messages name the file
+            print(f"error: {err}", file=sys.stderr)
+            refused += 1
+            continue
+        except OSError as err:
+            print(f"error: {file}: {err.strerror or err}", file=sys.stderr)
+            refused += 1
+            continue
+        print(f"{file} -> {example.path} ({what})")
+    return 2 if refused else 0
+
+
 def cmd_dashboard(args) -> int:
     from genre.ui import serve
 
@@ -287,7 +314,9 @@ def parser() -> argparse.ArgumentParser:
                         help="files per task sent to a worker (default: about 8 tasks per worker, at most 16 files)")
 
     def dataset_args(sp):
-        sp.add_argument("dir", help="dataset folder: one sub-folder of clips per genre (GTZAN layout)")
+        sp.add_argument("dir", nargs="+", metavar="DIR",
+                        help="dataset folder: one sub-folder of clips per genre (GTZAN layout); several folders "
+                             "are one dataset (e.g. GTZAN and your examples: the union of their genres)")
         engine_args(sp)
 
     def feature_args(sp):
@@ -347,6 +376,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", default=str(DEFAULT_MODEL_DIR), help="whose features to compare (default: shipped model)")
     engine_args(sp)
     sp.set_defaults(func=cmd_similar)
+
+    sp = sub.add_parser("label", help="keep audio files as examples of a genre (yours or the model's), "
+                        "for training; the same audio twice is one example")
+    sp.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    sp.add_argument("--as", dest="label", required=True, metavar="LABEL",
+                    help="the genre: one of the model's or a new one (letters, digits, spaces, - _ & + ' .)")
+    sp.add_argument("--examples", metavar="DIR",
+                    help="the examples folder (default: $GENRE_EXAMPLES_DIR, else data/examples)")
+    sp.set_defaults(func=cmd_label)
 
     sp = sub.add_parser("dashboard", help="serve the dashboard (http://localhost:8501); options after it go to "
                         "`streamlit run`, e.g. --server.port 8502",

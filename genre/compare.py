@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from genre.dataset import discover
+from genre.dataset import discover_all
 from genre.evaluate import classification_report
 from genre.store import FeatureStore
 
@@ -21,10 +21,10 @@ def scores(true: Sequence[str], predicted: Sequence[str], labels: Sequence[str])
     return {"accuracy": report["accuracy"], "balanced_accuracy": report["balanced_accuracy"]}
 
 
-def compare_on_validation(run_model_dir: str | Path, other_model_dir: str | Path, *, root: str | Path,
+def compare_on_validation(run_model_dir: str | Path, other_model_dir: str | Path, *, roots: Sequence[str | Path],
                           threads: int = 1, progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Score the run's model (``run_model_dir``) and another saved model on the run's validation
-    clips found under ``root``. ``progress(done, total, path)`` follows the other model's feature
+    clips found under ``roots`` (the run's dataset folders). ``progress(done, total, path)`` follows the other model's feature
     extraction (cached clips are quick).
 
     Returns ``model`` (the other's name), ``n_valid`` (validation clips found), ``unknown_labels``
@@ -34,15 +34,15 @@ def compare_on_validation(run_model_dir: str | Path, other_model_dir: str | Path
     :func:`scores`) and ``unseen``: the same two scores on the clips the other model never trained
     on (``None`` unless some clips are of each kind). ``n`` is 0 when the other model knows none of
     these genres. Raises ModelError for a model that cannot be loaded, ValueError if none of the
-    validation clips is under ``root`` any more."""
+    validation clips is under ``roots`` any more."""
     from genre.models import load_model
     from genre.predict import predict_features
 
     run, other = load_model(run_model_dir), load_model(other_model_dir)
-    clips = discover(root)
+    clips = discover_all(roots)
     valid = clips[clips["clip_id"].isin(set(run.card.split.get("valid_clip_ids", [])))]
     if valid.empty:
-        raise ValueError(f"none of this run's validation clips is in {root} any more")
+        raise ValueError(f"none of this run's validation clips is in {' or '.join(map(str, roots))} any more")
     known = valid[valid["label"].isin(other.labels)]
     result = {"model": other.name, "n_valid": len(valid),
               "unknown_labels": sorted(set(valid["label"]) - set(other.labels)), "failed": 0,

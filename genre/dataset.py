@@ -8,6 +8,7 @@ Splits are made per clip (so every segment of a clip stays on one side).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +98,66 @@ def discover(root: str | Path, *, metadata: str | Path | None = None) -> pd.Data
     return df.reset_index(drop=True)
 
 
+def discover_all(roots, *, metadata: str | Path | None = None) -> pd.DataFrame:
+    """Labelled clips under several folders (e.g. GTZAN and a person's examples) as one table:
+    :func:`discover` of each, with a ``root`` column saying where each clip came from. Labels are
+    the union; a clip id found in two folders is qualified by its folder's name. ``attrs``:
+    ``root`` (the first folder: split lists are read there), ``roots``, ``ignored``."""
+    tables = [discover(root, metadata=metadata) for root in roots]
+    if not tables:
+        raise ValueError("no dataset folder given")
+    for table in tables:
+        table["root"] = table.attrs["root"]
+    df = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    clash = df["clip_id"].duplicated(keep=False)
+    if clash.any():
+        df.loc[clash, "clip_id"] = [f"{Path(r).name}/{c}" for r, c in zip(df.loc[clash, "root"], df.loc[clash, "clip_id"])]
+    df.attrs = {"root": tables[0].attrs["root"], "roots": [t.attrs["root"] for t in tables],
+                "ignored": [item for t in tables for item in t.attrs["ignored"]]}
+    return df
+
+
+def few_clip_labels(df: pd.DataFrame, *, enough: int = 5) -> dict[str, int]:
+    """{label: clips} of the labels with fewer than ``enough`` clips: a model can learn such a
+    genre (a frozen backbone makes a few clips go far), but the validation side may hold none of
+    it, so its score says little."""
+    counts = df["label"].value_counts()
+    return {label: int(n) for label, n in sorted(counts.items()) if n < enough}
+
+
+def training_data_info(df: pd.DataFrame, split: Split) -> dict:
+    """What a model card says about the data it learned from: the folders (``roots``), clips in
+    all, on each side of ``split``, and the training clips per folder and label."""
+    train = df.iloc[split.train]
+    roots = df.attrs.get("roots") or [df.attrs.get("root", "")]
+    where = train["root"] if "root" in train else pd.Series([roots[0]] * len(train), index=train.index)
+    per_root = {str(Path(root).resolve()): {str(label): int(n) for label, n in sorted(group["label"].value_counts().items())}
+                for root, group in train.assign(root=where).groupby("root", sort=False)}
+    roots = [str(Path(r).resolve()) for r in roots]
+    return {"root": roots[0], "roots": roots, "n_clips": int(len(df)),
+            "n_train": int(len(split.train)), "n_valid": int(len(split.valid)), "train_clips": per_root}
+
+
+def describe_training_data(data: dict) -> str:
+    """One line (Markdown) on what a card's ``data`` (:func:`training_data_info`) says a model
+    learned from, e.g. "290 clips (80 more held out for validation) from `/data/gtzan` and
+    `/data/examples` (phonk 5)"; older cards say less."""
+    if not data:
+        return "unknown data"
+    if "n_train" not in data:  # cards written before the split was recorded here
+        where = f"`{data['root']}`" if data.get("root") else str(data.get("dataset", "unknown data"))
+        return f"{data.get('n_clips', '?')} clips of {where}"
+    per_root = data.get("train_clips", {})
+    roots = data.get("roots") or [data.get("root", "?")]
+    folders = []
+    for root in roots:
+        labels = per_root.get(root, {})
+        few = ", ".join(f"{label} {n}" for label, n in labels.items()) if 0 < len(labels) <= 4 else f"{len(labels)} genres"
+        folders.append(f"`{root}` ({few})" if labels else f"`{root}`")
+    return (f"{data['n_train']} clips ({data.get('n_valid', 0)} more held out for validation) from "
+            + " and ".join(folders))
+
+
 @dataclass
 class Split:
     """Row positions of a table on each side; ``info`` describes it for a model card."""
@@ -136,17 +197,32 @@ def grouped_folds(df: pd.DataFrame, *, n_splits: int = 5, seed: int = 0) -> list
     from sklearn.model_selection import StratifiedGroupKFold
 
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return [
-        Split(tr, va, {"kind": "artist-fold", "fold": i, "n_splits": n_splits, "seed": seed})
-        for i, (tr, va) in enumerate(folds.split(np.zeros(len(df)), df["label"], _groups(df)))
-    ]
+    with warnings.catch_warnings():  # a genre of fewer clips than folds (a new one of a few examples) is expected
+        warnings.filterwarnings("ignore", message="The least populated class in y has only", category=UserWarning)
+        return [
+            Split(tr, va, {"kind": "artist-fold", "fold": i, "n_splits": n_splits, "seed": seed})
+            for i, (tr, va) in enumerate(folds.split(np.zeros(len(df)), df["label"], _groups(df)))
+        ]
 
 
 def split_by_artist(df: pd.DataFrame, *, valid_fraction: float = 0.2, seed: int = 0) -> Split:
-    """Genre-stratified split in which no artist is on both sides (unknown artist = own group)."""
+    """Genre-stratified split in which no artist is on both sides (unknown artist = own group).
+    A genre whose clips all fell on the validation side (one or two examples of a new genre)
+    goes to training instead, with the whole artist groups of those clips: validating a genre
+    the model never saw measures nothing."""
     fold = grouped_folds(df, n_splits=max(2, round(1 / valid_fraction)), seed=seed)[0]
-    fold.info = {"kind": "artist", "valid_fraction": valid_fraction, "seed": seed}
-    return fold
+    labels, groups = df["label"].to_numpy(), _groups(df)
+    unlearned = sorted(set(labels[fold.valid]) - set(labels[fold.train]))
+    moving = set(groups[fold.valid[np.isin(labels[fold.valid], unlearned)]])
+    moved = fold.valid[np.isin(groups[fold.valid], list(moving))]
+    train, valid = np.sort(np.concatenate([fold.train, moved])), fold.valid[~np.isin(fold.valid, moved)]
+    if len(valid) == 0:
+        raise ValueError("too few clips to hold any out for validation without leaving a genre unlearned: "
+                         "give each genre at least two clips (of two artists, where artists are known)")
+    info = {"kind": "artist", "valid_fraction": valid_fraction, "seed": seed}
+    if unlearned:
+        info["all_in_training"] = unlearned
+    return Split(train, valid, info)
 
 
 def read_list(path: str | Path) -> set[str]:
@@ -182,6 +258,9 @@ def make_split(df: pd.DataFrame, kind: str, *, valid_fraction: float = 0.2, seed
     if kind == "artist":
         return split_by_artist(df, valid_fraction=valid_fraction, seed=seed)
     if kind == "lists":
+        if len(df.attrs.get("roots", ())) > 1:
+            raise ValueError("the split lists belong to one dataset folder; with several folders use the artist "
+                             "split (a clip without a known artist is a group of its own)")
         lists = find_split_lists(df.attrs.get("root", "."))
         if lists is None:
             raise ValueError("no splits/train_filtered.txt and splits/valid_filtered.txt beside this dataset")

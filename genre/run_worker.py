@@ -75,14 +75,14 @@ def listen_for_stop(stop: threading.Event, stream=None) -> None:
 def train_run(run_dir: Path, *, report: Reporter, stop: threading.Event, threads: int) -> dict:
     """Discover, extract features (cached), train and save the model to ``run_dir/model``;
     returns the fields of the ``done`` event. Raises :class:`Stopped` if stopped before training."""
-    from genre.dataset import discover, make_split
+    from genre.dataset import discover_all, make_split, training_data_info
     from genre.eta import ExtractionClock, missing_clips
     from genre.store import FeatureStore
 
     request = read_request(run_dir)
-    df = discover(request.root)
+    df = discover_all(request.roots)
     if df.empty:
-        raise ValueError(f"no audio files in label folders under {request.root}")
+        raise ValueError(f"no audio files in label folders under {' or '.join(request.roots)}")
     store = FeatureStore()
     clock = ExtractionClock(total=len(df), missing=missing_clips(df["path"], request.config, store=store),
                             kind=request.config.kind, threads=threads)
@@ -124,7 +124,7 @@ def train_run(run_dir: Path, *, report: Reporter, stop: threading.Event, threads
 
     result = train_model(usable, built.features, split, request.config, request.spec, listener=epoch, stop=stop,
                          seed=request.seed, phase=phase,
-                         data_info={"root": str(Path(request.root).resolve()), "n_clips": len(usable)})
+                         data_info=training_data_info(usable, split))
     save_model(result.keras_model, result.card, run_dir / "model")
     return {"n_clips": len(usable), "failed_files": [list(f) for f in built.failed],
             "stopped_early": bool(result.stopped_early)}
@@ -146,7 +146,7 @@ def compare_run(run_dir: Path, model_dir: str, *, report: Reporter, threads: int
     try:
         created = read_card(path).created
         result = compare_on_validation(
-            run_dir / "model", path, root=read_request(run_dir).root, threads=threads,
+            run_dir / "model", path, roots=read_request(run_dir).roots, threads=threads,
             progress=lambda done, total, _path="": report("comparison", path=path, state="pending", done=done,
                                                           total=total))
     except (ModelError, ValueError, OSError) as err:

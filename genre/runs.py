@@ -96,7 +96,8 @@ def worker_idle() -> bool:
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """What to train: dataset folder (absolute), features, model and split (``split``:
+    """What to train: dataset folder (absolute) and ``extra_roots``, more folders whose clips it
+    also learns from (e.g. the person's examples), features, model and split (``split``:
     'stratified', 'artist' or 'lists'; ``valid_fraction`` for the first two). ``compare_with``:
     the folder of a model (the one active when the run was asked for) that the worker evaluates
     on this run's validation clips once it is trained; not part of what makes two runs the same."""
@@ -108,11 +109,17 @@ class TrainRequest:
     valid_fraction: float = 0.2
     seed: int = 0
     compare_with: str = field(default="", compare=False)
+    extra_roots: tuple[str, ...] = ()
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """Every dataset folder of the run, the main one first."""
+        return (self.root, *self.extra_roots)
 
     def to_dict(self) -> dict:
-        return {"root": self.root, "config": self.config.to_dict(), "spec": self.spec.to_dict(),
-                "split": self.split, "valid_fraction": self.valid_fraction, "seed": self.seed,
-                "compare_with": self.compare_with}
+        return {"root": self.root, "extra_roots": list(self.extra_roots), "config": self.config.to_dict(),
+                "spec": self.spec.to_dict(), "split": self.split, "valid_fraction": self.valid_fraction,
+                "seed": self.seed, "compare_with": self.compare_with}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainRequest":
@@ -120,7 +127,18 @@ class TrainRequest:
         return cls(root=str(data["root"]), config=FeatureConfig.from_dict(data["config"]),
                    spec=ModelSpec(**data["spec"]), split=str(data["split"]),
                    valid_fraction=float(data["valid_fraction"]), seed=int(data["seed"]),
-                   compare_with=str(data.get("compare_with", "")))
+                   compare_with=str(data.get("compare_with", "")),
+                   extra_roots=tuple(str(r) for r in data.get("extra_roots", ())))
+
+
+def retrain_request(card: ModelCard, *, root: str | Path, examples_root: str | Path,
+                    compare_with: str = "") -> TrainRequest:
+    """"Retrain with my examples": the recipe of the model whose card is ``card`` (its features
+    and model settings) on the dataset ``root`` plus the examples folder (on the examples alone
+    when ``root`` is that folder), with an artist split in which each example is its own group."""
+    root, examples_root = str(Path(root).resolve()), str(Path(examples_root).resolve())
+    return TrainRequest(root=root, extra_roots=() if root == examples_root else (examples_root,), config=card.config,
+                        spec=ModelSpec(**card.spec), split="artist", compare_with=compare_with)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from genre import plots
+from genre import examples, plots, runs
+from genre.models import read_card
 from genre.provenance import TRAINED, VALIDATED, clip_role
-from genre.ui import cache, navigation, state, widgets
+from genre.ui import cache, navigation, state, teach, widgets
 
 
 def truth(path: str, analysis: cache.Analysis) -> None:
@@ -31,6 +32,44 @@ def truth(path: str, analysis: cache.Analysis) -> None:
                 "when training stopped.")
 
 
+def retrain_offer() -> None:
+    """Once the person has kept examples: train the active model's recipe on the dataset plus
+    the examples, as a server-side run, and follow it on the Train page."""
+    folder = teach.examples_folder()
+    kept = examples.list_examples(folder) if folder is not None else []
+    if not kept:
+        return
+    counts: dict[str, int] = {}
+    for example in kept:
+        counts[example.label] = counts.get(example.label, 0) + 1
+    dataset = state.dataset_dir()
+    model_dir = state.active_model_dir()
+    card = read_card(model_dir)
+    st.subheader("Retrain with my examples")
+    mine = ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
+    if dataset is None or dataset == folder:
+        where = "your examples alone (no dataset folder is open, so the new model knows only their genres)"
+    else:
+        where = f"the dataset `{dataset}` plus your {len(kept)} examples"
+    st.caption(f"Your examples: {mine}. Retraining fits model **{model_dir.name}**'s recipe "
+               f"({card.spec['family']} on {card.config.kind} features) on {where}, as a training run on the "
+               "server. The Train page then shows it live, compares it with this model on the validation clips, "
+               "and saves it.")
+    if len(counts) < 2 and (dataset is None or dataset == folder):
+        st.info("A model needs at least two genres: keep examples of another genre, or open a dataset folder.")
+        return
+    if st.button("Retrain with my examples", key="predict_retrain", icon=":material/model_training:"):
+        request = runs.retrain_request(card, root=dataset or folder, examples_root=folder, compare_with=str(model_dir))
+        registry = runs.shared_registry()
+        same = next((s for s in registry.list() if s.active and s.request == request), None)
+        try:
+            run_id = same.id if same else registry.submit(request)[0]
+        except runs.RunError as err:
+            st.warning(f"{err}.")
+            return
+        st.switch_page("pages/train.py", query_params={**st.query_params.to_dict(), "run": run_id})
+
+
 def main() -> None:
     st.title("Predict")
     st.caption(f"Model **{state.active_model_dir().name}** (change it in the sidebar) · uploads: "
@@ -49,6 +88,10 @@ def main() -> None:
         if clip.path:
             truth(clip.path, analysis)
         widgets.prediction_view(prediction, config=analysis.config, key="predict")
+        clips = cache.dataset()
+        known = set(analysis.card.labels) | (set(clips["label"]) if clips is not None else set())
+        teach.teach(clip.data, clip.name, labels=sorted(known), prediction=prediction, model=analysis.model,
+                    key="predict")
     with right:
         st.subheader("Audio")
         widgets.play(clip)
@@ -58,6 +101,7 @@ def main() -> None:
         st.plotly_chart(plots.mel_spectrogram(analysis.log_mel, sr=sr, hop_length=hop), key="predict_mel")
         st.caption("Energy per pitch band over time, in dB: bright = loud. Low notes at the bottom.")
     st.caption(f"Predicted by model {analysis.model} ({analysis.config.kind} features).")
+    retrain_offer()
 
 
 navigation.run_page(main)

@@ -16,7 +16,9 @@ import pandas as pd
 import streamlit as st
 
 from genre import backbones, eta, models, plots, runs
-from genre.dataset import find_split_lists
+from genre.access import AccessError, check_dataset_folder
+from genre.dataset import few_clip_labels, find_split_lists
+from genre.examples import default_examples_dir
 from genre.models import ModelCard, ModelError, ModelSpec, read_card
 from genre.train_defaults import FAMILY_TITLES, families, recommended
 from genre.ui import cache, jobs, navigation, state
@@ -114,11 +116,41 @@ def expectation(kind: str, family: str, spec: ModelSpec | None, segment: float) 
                       kwargs={"family": family})
 
 
-def settings(root) -> runs.TrainRequest | None:
+def examples_choice(root: Path) -> tuple[Path, pd.DataFrame] | None:
+    """'Also learn from my examples': the examples folder and its clips if the person ticks it
+    (offered when the folder holds examples, is not the dataset itself and may be read here)."""
+    folder = default_examples_dir()
+    try:
+        folder = check_dataset_folder(folder)
+    except AccessError:
+        return None
+    clips = cache.discover(folder) if folder != Path(root).resolve() else None
+    if clips is None:
+        return None
+    counts = ", ".join(f"{label} {n}" for label, n in clips["label"].value_counts().sort_index().items())
+    if not st.checkbox(f"Also learn from my examples ({len(clips)} clips: {counts})", key="train_examples",
+                       help=f"The clips you kept as examples on the Predict page (`{folder}`). Their genres join the "
+                            "dataset's; each clip is a group of its own in the artist split."):
+        return None
+    return folder, clips
+
+
+def few_clips_note(clips: pd.DataFrame) -> None:
+    """Say which genres have few clips, and what that means for the run."""
+    few = few_clip_labels(clips)
+    if few:
+        st.info("Few clips of " + ", ".join(f"**{label}** ({n})" for label, n in few.items()) + ". A model on the "
+                "pretrained features can still learn a genre from a handful of clips, but the validation side "
+                "holds one or two of them at most (often none), so the score says little about them: try the "
+                "model on other clips of those genres. Below 3 clips, expect it to be missed often.")
+
+
+def settings(root, *, several_folders: bool = False) -> runs.TrainRequest | None:
     """The setting widgets; returns the request to train, or None if a setting is invalid.
-    They stay editable during a run (it keeps the settings it started with)."""
+    They stay editable during a run (it keeps the settings it started with). With
+    ``several_folders`` the split lists (which belong to one folder) are not offered."""
     kinds = jobs.feature_kinds()
-    splits = ["artist", "stratified"] + (["lists"] if find_split_lists(root) else [])
+    splits = ["artist", "stratified"] + (["lists"] if find_split_lists(root) and not several_folders else [])
     restore_settings({"train_features": kinds, "train_split": splits, "train_lr": LEARNING_RATES,
                       "train_l2": L2_PENALTIES})
     offered = families(st.session_state["train_features"])
@@ -450,7 +482,10 @@ def save_form(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
         renamed = (f" The name you typed, `{name.strip()}`, was changed to **{saved}**: {NAME_RULE}."
                    if saved != name.strip() else "")
         message.success(f"Saved as **{saved}** (models/{saved}).{renamed} Pick it in the sidebar's **Model** list "
-                        "to use it on the other pages.")
+                        "to use it on the other pages, or:")
+        if st.session_state.get(state.MODEL_KEY) != saved and st.button(f"Use {saved} now", key="train_use_saved"):
+            st.session_state[state.MODEL_KEY] = saved
+            st.rerun()
     elif refusal:
         message.error(f"Cannot save as **{name.strip() or '…'}**: {refusal}")
     elif cleaned != name.strip():
@@ -653,7 +688,14 @@ def main() -> None:
     else:
         counts = clips["label"].value_counts()
         st.caption(f"`{root}` · {len(clips)} clips in {len(counts)} genres")
-        request = settings(root)
+        mine = examples_choice(root)
+        if mine is not None:
+            folder, extra = mine
+            clips = pd.concat([clips, extra], ignore_index=True)
+        few_clips_note(clips)
+        request = settings(root, several_folders=mine is not None)
+        if request is not None and mine is not None:
+            request = replace(request, extra_roots=(str(folder),))
     start_controls(registry, clips, request)
     if snap is not None:
         st.fragment(run_every=1.0 if snap.active else None)(live)(registry, snap.id, snap.active)

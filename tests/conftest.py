@@ -102,6 +102,13 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def isolated_examples(tmp_path_factory, monkeypatch):
+    """Every test keeps the examples it teaches in a folder of its own (inside the allowed
+    roots below); nothing touches data/examples."""
+    monkeypatch.setenv("GENRE_EXAMPLES_DIR", str(tmp_path_factory.mktemp("examples") / "examples"))
+
+
+@pytest.fixture(autouse=True)
 def allowed_data_roots(tmp_path_factory, monkeypatch):
     """The dashboard may read datasets from this session's temporary folders and ../shared
     (GENRE_DATA_ROOTS; by default only data/ and $GENRE_DATA_DIR are allowed)."""

@@ -29,7 +29,7 @@ def trained(tiny_dataset, folder, *, seed: int, labels=None):
 def test_both_models_on_the_runs_validation_clips(warm_cache, tiny_dataset, tmp_path):
     run_dir, run_card = trained(tiny_dataset, tmp_path / "run", seed=0)
     other_dir, other_card = trained(tiny_dataset, tmp_path / "other", seed=1)
-    result = compare_on_validation(run_dir, other_dir, root=tiny_dataset)
+    result = compare_on_validation(run_dir, other_dir, roots=[tiny_dataset])
     valid = set(run_card.split["valid_clip_ids"])
     overlap = len(valid & set(other_card.split["train_clip_ids"]))
     assert result["model"] == "other" and result["n_valid"] == result["n"] == len(valid) and not result["failed"]
@@ -40,14 +40,14 @@ def test_both_models_on_the_runs_validation_clips(warm_cache, tiny_dataset, tmp_
     assert result["unseen"]["n"] == len(valid) - overlap
     assert 0 <= result["other"]["accuracy"] <= 1 and result["unknown_labels"] == []
 
-    itself = compare_on_validation(run_dir, run_dir, root=tiny_dataset)
+    itself = compare_on_validation(run_dir, run_dir, roots=[tiny_dataset])
     assert itself["trained_on"] == 0 and itself["other"] == itself["this_run"] and itself["unseen"] is None
 
 
 def test_genres_the_other_model_does_not_know_are_left_out(warm_cache, tiny_dataset, tmp_path):
     run_dir, run_card = trained(tiny_dataset, tmp_path / "run", seed=0)
     two, _ = trained(tiny_dataset, tmp_path / "two", seed=0, labels=["beats", "tones"])
-    result = compare_on_validation(run_dir, two, root=tiny_dataset)
+    result = compare_on_validation(run_dir, two, roots=[tiny_dataset])
     assert result["unknown_labels"] == ["buzz"]
     assert result["n"] == result["n_valid"] - len([c for c in run_card.split["valid_clip_ids"] if "buzz" in c])
 

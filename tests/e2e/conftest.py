@@ -69,9 +69,11 @@ class App:
 
 def launch(*, data_dir: Path, data_roots: Path, models_dir: Path, cache_dir: Path, log: Path) -> serving.Server:
     """Start ``streamlit run streamlit_app.py`` on a free port (own process group), allowed to
-    read datasets under ``data_roots`` (GENRE_DATA_ROOTS); returns once /_stcore/health answers."""
+    read datasets under ``data_roots`` (GENRE_DATA_ROOTS), keeping taught examples in
+    ``models_dir``'s sibling ``examples``; returns once /_stcore/health answers."""
     env = {"GENRE_DATA_DIR": str(data_dir), "GENRE_DATA_ROOTS": str(data_roots), "GENRE_MODELS_DIR": str(models_dir),
-           "GENRE_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "GENRE_CACHE_DIR": str(cache_dir), "GENRE_EXAMPLES_DIR": str(models_dir.parent / "examples"),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
     streamlit = Path(sys.executable).with_name("streamlit")
     return serving.launch([str(streamlit), "run", "streamlit_app.py", "--server.fileWatcherType", "none"],
                           cwd=ROOT, log=log, env=env, timeout=90)
