@@ -22,6 +22,7 @@ PAGES = (
     ("pages/train.py", "Train", ":material/model_training:"),
     ("pages/predict.py", "Predict", ":material/psychology:"),
     ("pages/similar.py", "Similar", ":material/hub:"),
+    ("pages/review.py", "Review", ":material/fact_check:"),
 )
 
 

@@ -180,10 +180,16 @@ def cmd_predict(args) -> int:
         raise ValueError("choose one output: --csv or --parquet")
     if args.dry_run and not args.write_tags:
         raise ValueError("--dry-run shows what --write-tags would change; pass both")
+    if args.albums and not (args.csv or args.parquet):
+        raise ValueError("--albums adds album columns to the --csv or --parquet output; pass one")
     single = Path(args.path).is_file()
     files = _some_audio_files(Path(args.path))
     card = read_card(args.model)  # JSON only: unusable audio is reported before TensorFlow loads
     output = args.csv or args.parquet
+    if output:
+        from genre.albums import drop_album_columns
+
+        drop_album_columns(output)  # derived from all rows: computed again at the end of this run
     table = PredictionTable(output, labels=card.labels) if output else None
     shown = {os.path.abspath(f): str(f) for f in files}  # workers get absolute paths, output shows them as found
     todo = [full for full, as_found in shown.items() if not table or as_found not in table.done]
@@ -217,9 +223,24 @@ def cmd_predict(args) -> int:
             table.close()
     if table:
         table.finish()
+        if args.albums:
+            _albums(output, card.labels)
     if todo and not classified and len(todo) == len(files):  # a resumed run whose output has rows is fine
         raise AudioError(f"none of the {len(todo)} files could be classified")
     return 0
+
+
+def _albums(output: str, labels: list[str]) -> None:
+    """Add the album columns to the output and say which tracks disagree with their album."""
+    from genre.albums import add_album_columns
+
+    table = add_album_columns(output, labels)
+    grouped = table[table["album"] != ""]
+    odd = grouped[grouped["album_agrees"] == "false"]
+    print(f"albums: {grouped['album'].nunique()} ({len(grouped)} of {len(table)} tracks have an album tag); "
+          f"{len(odd)} tracks disagree with their album", file=sys.stderr)
+    for _, row in odd.iterrows():
+        print(f"  {row['path']}: {row['genre']}, its album ({row['album']}) {row['album_genre']}", file=sys.stderr)
 
 
 def _show(row, table, args) -> None:
@@ -365,6 +386,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--write-tags", action="store_true",
                     help="write the predicted genre into each file's own genre tag (ID3 TCON, MP4 ©gen, Vorbis GENRE)")
     sp.add_argument("--dry-run", action="store_true", help="with --write-tags: only show what would change")
+    sp.add_argument("--albums", action="store_true",
+                    help="with --csv/--parquet: group tracks by their album tags (album + album artist) and add the "
+                         "columns album, album_genre (the mean of its tracks' probabilities) and album_agrees")
     engine_args(sp, jobs=1)
     sp.set_defaults(func=cmd_predict)
 

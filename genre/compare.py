@@ -24,8 +24,8 @@ def scores(true: Sequence[str], predicted: Sequence[str], labels: Sequence[str])
 def compare_on_validation(run_model_dir: str | Path, other_model_dir: str | Path, *, roots: Sequence[str | Path],
                           threads: int = 1, progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Score the run's model (``run_model_dir``) and another saved model on the run's validation
-    clips found under ``roots`` (the run's dataset folders). ``progress(done, total, path)`` follows the other model's feature
-    extraction (cached clips are quick).
+    clips found under ``roots`` (the run's dataset folders). ``progress(done, total, path)``
+    follows the other model's feature extraction (cached clips are quick).
 
     Returns ``model`` (the other's name), ``n_valid`` (validation clips found), ``unknown_labels``
     (their genres the other model does not know: those clips are left out), ``failed`` (clips

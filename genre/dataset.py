@@ -111,7 +111,8 @@ def discover_all(roots, *, metadata: str | Path | None = None) -> pd.DataFrame:
     df = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     clash = df["clip_id"].duplicated(keep=False)
     if clash.any():
-        df.loc[clash, "clip_id"] = [f"{Path(r).name}/{c}" for r, c in zip(df.loc[clash, "root"], df.loc[clash, "clip_id"])]
+        df.loc[clash, "clip_id"] = [f"{Path(root).name}/{clip}"
+                                    for root, clip in zip(df.loc[clash, "root"], df.loc[clash, "clip_id"])]
     df.attrs = {"root": tables[0].attrs["root"], "roots": [t.attrs["root"] for t in tables],
                 "ignored": [item for t in tables for item in t.attrs["ignored"]]}
     return df
@@ -131,7 +132,8 @@ def training_data_info(df: pd.DataFrame, split: Split) -> dict:
     train = df.iloc[split.train]
     roots = df.attrs.get("roots") or [df.attrs.get("root", "")]
     where = train["root"] if "root" in train else pd.Series([roots[0]] * len(train), index=train.index)
-    per_root = {str(Path(root).resolve()): {str(label): int(n) for label, n in sorted(group["label"].value_counts().items())}
+    per_root = {str(Path(root).resolve()): {str(label): int(n)
+                                            for label, n in sorted(group["label"].value_counts().items())}
                 for root, group in train.assign(root=where).groupby("root", sort=False)}
     roots = [str(Path(r).resolve()) for r in roots]
     return {"root": roots[0], "roots": roots, "n_clips": int(len(df)),
@@ -152,7 +154,8 @@ def describe_training_data(data: dict) -> str:
     folders = []
     for root in roots:
         labels = per_root.get(root, {})
-        few = ", ".join(f"{label} {n}" for label, n in labels.items()) if 0 < len(labels) <= 4 else f"{len(labels)} genres"
+        few = (", ".join(f"{label} {n}" for label, n in labels.items()) if 0 < len(labels) <= 4
+               else f"{len(labels)} genres")
         folders.append(f"`{root}` ({few})" if labels else f"`{root}`")
     return (f"{data['n_train']} clips ({data.get('n_valid', 0)} more held out for validation) from "
             + " and ".join(folders))

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from genre import plots
+from genre import examples, plots
 from genre.backbones.embeddings import DEFAULT_KIND, backbone_config
 from genre.features import FeatureConfig
-from genre.ui import cache, dataset_cache, navigation, state, widgets
+from genre.ui import cache, dataset_cache, navigation, state, teach, widgets
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE"}
 DEFAULT_FEATURE = "centroid_mean"
@@ -149,9 +149,22 @@ def problems(clips: pd.DataFrame, table: dataset_cache.ClipTable | None) -> None
             st.dataframe(pd.DataFrame(ignored, columns=["file", "reason"]), hide_index=True)
 
 
+def my_examples(root: Path | None) -> None:
+    """A button that opens the person's examples folder (a dataset like any other)."""
+    folder = teach.examples_folder()
+    if folder is None or folder == root:
+        return
+    kept = examples.list_examples(folder)
+    if kept and st.button(f"Open my examples ({len(kept)} clips)", key="dataset_my_examples",
+                          icon=":material/school:", help=f"The clips you taught on Predict or Similar: `{folder}`"):
+        state.open_dataset(str(folder))
+        st.rerun()
+
+
 def main() -> None:
     st.title("Dataset")
     root = state.dataset_dir()
+    my_examples(root)
     clips = cache.discover(root) if root else None
     if clips is None:
         no_dataset()

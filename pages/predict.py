@@ -50,7 +50,7 @@ def retrain_offer() -> None:
     if dataset is None or dataset == folder:
         where = "your examples alone (no dataset folder is open, so the new model knows only their genres)"
     else:
-        where = f"the dataset `{dataset}` plus your {len(kept)} examples"
+        where = f"the dataset `{dataset}` plus your {len(kept)} example{'s' * (len(kept) != 1)}"
     st.caption(f"Your examples: {mine}. Retraining fits model **{model_dir.name}**'s recipe "
                f"({card.spec['family']} on {card.config.kind} features) on {where}, as a training run on the "
                "server. The Train page then shows it live, compares it with this model on the validation clips, "

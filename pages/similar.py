@@ -8,7 +8,7 @@ import streamlit as st
 
 from genre.models import DEFAULT_MODEL_DIR, ModelError, read_card
 from genre.similar import CollectionIndex
-from genre.ui import cache, navigation, state, widgets
+from genre.ui import cache, navigation, state, teach, widgets
 
 PER_ROW = 3
 
@@ -121,6 +121,7 @@ def main() -> None:
     if clip is None:
         return
     widgets.play(clip)
+    teach.teach(clip.data, clip.name, labels=sorted(set(clips["label"])), key="similar")
     neighbours = index.neighbours_of(clip.path, k=k, other_artists=other_artists) if clip.path else None
     if neighbours is None:
         vector = cache.query_vector(clip.data, name=clip.name, config=config)

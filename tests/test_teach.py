@@ -145,3 +145,17 @@ def test_correct_retrain_save_use_and_the_clip_is_answered_as_taught(tiny_datase
     headings = [m.value for m in state_at.markdown if m.value.startswith("#### ")]
     assert headings and headings[0].startswith("#### chirp"), headings
     assert "Kept as an example of **chirp**" in [e.label for e in state_at.expander]
+
+
+def test_the_dataset_page_opens_my_examples(tiny_dataset, examples_dir, monkeypatch):
+    keep_chirps(examples_dir, 2)
+    keep_chirps(examples_dir, 1, label="sweep")  # relabels c0: the same audio is one example
+    monkeypatch.setenv("GENRE_DATA_DIR", str(tiny_dataset))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    at.switch_page("pages/dataset.py").run()
+    at = at.button(key="dataset_my_examples").click().run()
+    assert not at.exception
+    assert at.session_state[state.DATASET_KEY] == str(examples_dir.resolve())
+    assert any(str(examples_dir.resolve()) in c.value for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Genres"] == "2"
+    assert not [b for b in at.button if b.key == "dataset_my_examples"]  # they are open now

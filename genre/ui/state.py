@@ -79,6 +79,12 @@ def active_model_dir() -> Path:
     return available_models().get(name, DEFAULT_MODEL_DIR)
 
 
+def open_dataset(folder: str) -> None:
+    """Make ``folder`` the dataset of this session (the sidebar and the URL follow on the next
+    run; the allowed roots are checked as for a typed folder)."""
+    st.session_state[DATASET_KEY] = folder
+
+
 def _keep(key: str) -> None:
     """Copy a sidebar widget's value to its plain session-state key."""
     st.session_state[key] = st.session_state[f"sidebar_{key}"]

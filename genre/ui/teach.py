@@ -46,7 +46,7 @@ def teach(data: bytes, name: str, *, labels: list[str], prediction: Prediction |
         st.caption("Say what this clip is: it is kept in your examples folder and learned from when you retrain "
                    "with your examples (Predict offers it below; Train: *Also learn from my examples*). "
                    "A genre the model does not have yet can be added from a few clips.")
-        choice = st.selectbox("This is", [*known, NEW_LABEL], index=known.index(kept.label) if kept else None,
+        choice = st.selectbox("This is", [NEW_LABEL, *known], index=known.index(kept.label) + 1 if kept else None,
                               placeholder="Pick the right genre", key=f"{key}_teach_label")
         typed = st.text_input("New genre", key=f"{key}_teach_new", max_chars=examples.MAX_LABEL_CHARS,
                               placeholder="e.g. phonk, k-pop, ambient") if choice == NEW_LABEL else None
@@ -61,8 +61,9 @@ def teach(data: bytes, name: str, *, labels: list[str], prediction: Prediction |
                 st.error(str(err))
             else:
                 verb = {"added": "Kept", "relabelled": "Moved", "unchanged": "Already kept"}[what]
-                st.success(f"{verb} as an example of **{example.label}** ({len(examples.list_examples(folder))} "
-                           "examples in all).")
+                count = len(examples.list_examples(folder))
+                st.success(f"{verb} as an example of **{example.label}** ({count} example{'s' * (count != 1)} "
+                           "in all).")
         if kept is not None and right.button("Remove this example", key=f"{key}_teach_remove"):
             examples.remove_example(digest, examples_dir=folder)
             st.success(f"Removed from your examples of {kept.label}.")

@@ -22,7 +22,7 @@ from .conftest import SCREENSHOTS, VIEWPORT, App
 pytestmark = pytest.mark.browser
 
 PAGES = {"Home": "genre", "Dataset": "Dataset", "Features": "Features", "Train": "Train a model",
-         "Predict": "Predict", "Similar": "Similar clips"}
+         "Predict": "Predict", "Similar": "Similar clips", "Review": "Review a library"}
 """Sidebar link -> the page's title (h1)."""
 FIRST_PREDICTION_S = 120
 """The first prediction of a server imports TensorFlow and loads the model and MusiCNN (~10-35 s on 2 busy cores)."""
@@ -185,6 +185,33 @@ def test_predict_an_uploaded_file(page, app, tmp_path):
     assert page.locator('[data-testid="stAudio"]').count() == 1
     check_metrics(page, "Predict")
     shot(page, "predict-1-upload")
+
+
+def test_teach_a_new_genre_on_predict(page, app, tmp_path):
+    """'Not right? Teach it': a new genre typed in, the clip kept as an example, the retrain offer."""
+    start(page, app)
+    go(page, "Predict")
+    page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(wav_file(tmp_path, "buzz", 5.0))
+    prediction(page, app.labels, timeout=FIRST_PREDICTION_S)
+    settle(page)
+    page.locator('[data-testid="stExpander"] summary', has_text="Not right? Teach it").click()
+    picker = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]', has_text="This is")
+    picker.scroll_into_view_if_needed()
+    picker.locator("input").click()
+    picker.get_by_role("button", name="Open").click()  # Streamlit's combobox opens its list from this button
+    page.locator('[role="option"]', has_text="A new genre").first.click()
+    settle(page)
+    page.locator('[data-testid="stTextInput"]', has_text="New genre").locator("input").fill("Buzz Wave")
+    page.keyboard.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Keep as an example").click()
+    settle(page)
+    no_exception(page, "Predict after teaching")
+    assert page.get_by_text(re.compile(r"Kept as an example of buzz wave")).count() >= 1
+    assert page.get_by_role("button", name="Retrain with my examples").count() == 1
+    kept = list((app.models_dir.parent / "examples" / "buzz wave").glob("*.wav"))
+    assert len(kept) == 1
+    shot(page, "predict-2-taught")
 
 
 def test_record_with_audio_input(page, app):
