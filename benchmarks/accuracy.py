@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from genre.backbones.embeddings import backbone_config  # noqa: E402
 from genre.clip import ClipFeatures  # noqa: E402
 from genre.crossval import CVResult, cross_validate, inner_split, predict_clips  # noqa: E402
-from genre.dataset import discover, find_split_lists, split_from_lists  # noqa: E402
+from genre.dataset import listed_clips  # noqa: E402
 from genre.evaluate import classification_report  # noqa: E402
 from genre.features import FeatureConfig  # noqa: E402
 from genre.models import ModelSpec  # noqa: E402
@@ -132,14 +131,10 @@ def main(argv=None) -> int:
     p.add_argument("--recipes", default=",".join(RECIPES))
     p.add_argument("--jobs", type=int, default=-1)
     args = p.parse_args(argv)
-    df = discover(args.data)
-    lists = find_split_lists(args.data)
-    if lists is None:
-        sys.exit(f"no splits/ list files under {args.data}")
-    lists_split = split_from_lists(df, *lists)
-    df = df.iloc[np.sort(np.concatenate([lists_split.train, lists_split.valid]))].reset_index(drop=True)
-    df.attrs["root"] = args.data
-    lists_split = split_from_lists(df, *lists)
+    try:
+        df, lists_split = listed_clips(args.data)
+    except ValueError as err:
+        sys.exit(str(err))
     seeds = [int(s) for s in args.seeds.split(",")]
     store = FeatureStore()
     print(f"{len(df)} clips (train list {len(lists_split.train)}, valid list {len(lists_split.valid)}); "

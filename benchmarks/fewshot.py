@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from genre.crossval import CVResult, predict_clips  # noqa: E402
-from genre.dataset import Split, discover, find_split_lists, grouped_folds, split_from_lists  # noqa: E402
+from genre.dataset import Split, grouped_folds, listed_clips  # noqa: E402
 from genre.models import DEFAULT_MODEL_DIR, ModelSpec, read_card  # noqa: E402
 from genre.store import FeatureStore  # noqa: E402
 from genre.train import train_model  # noqa: E402
@@ -126,12 +126,10 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=-1)
     args = p.parse_args(argv)
     seeds, ks = [int(s) for s in args.seeds.split(",")], [int(k) for k in args.ks.split(",")]
-    df = discover(args.data)
-    lists = find_split_lists(args.data)
-    if lists is None:
-        sys.exit(f"no splits/ list files under {args.data}")
-    split = split_from_lists(df, *lists)
-    df = df.iloc[np.sort(np.concatenate([split.train, split.valid]))].reset_index(drop=True)
+    try:
+        df, _ = listed_clips(args.data)
+    except ValueError as err:
+        sys.exit(str(err))
     card = read_card(DEFAULT_MODEL_DIR)
     config, spec = card.config, ModelSpec(**card.spec)
     started = time.time()

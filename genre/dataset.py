@@ -254,6 +254,19 @@ def find_split_lists(root: str | Path) -> tuple[Path, Path] | None:
     return (train, valid) if train.is_file() and valid.is_file() else None
 
 
+def listed_clips(root: str | Path) -> tuple[pd.DataFrame, Split]:
+    """The clips of ``root`` named in its split lists (``splits/*_filtered.txt``: GTZAN's
+    artist-filtered development clips) and the lists' split of them; ValueError without lists."""
+    lists = find_split_lists(root)
+    if lists is None:
+        raise ValueError(f"no splits/train_filtered.txt and splits/valid_filtered.txt under {root}")
+    df = discover(root)
+    split = split_from_lists(df, *lists)
+    df = df.iloc[np.sort(np.concatenate([split.train, split.valid]))].reset_index(drop=True)
+    df.attrs["root"] = str(root)
+    return df, split_from_lists(df, *lists)
+
+
 def make_split(df: pd.DataFrame, kind: str, *, valid_fraction: float = 0.2, seed: int = 0) -> Split:
     """One entry point for the UI and CLI: ``kind`` is 'stratified', 'artist' or 'lists'."""
     if kind == "stratified":

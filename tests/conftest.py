@@ -116,6 +116,23 @@ def allowed_data_roots(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENRE_DATA_ROOTS", os.pathsep.join(roots))
 
 
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    """Saved models (and the runs' folders) go to a temporary folder, never into models/; the
+    pages' process-wide run registry is a new one for that folder, and its runs are stopped at
+    the end. (Some test modules define their own ``models_dir``, which replaces this one there.)"""
+    from genre import models, runs
+
+    folder = tmp_path / "models"
+    monkeypatch.setattr(models, "MODELS_DIR", folder)
+    yield folder
+    registry = runs.shared_registry(folder)
+    for snap in registry.list():
+        registry.stop(snap.id)
+    for snap in registry.list():
+        registry.wait(snap.id, 60)
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """Folder-per-label dataset: 3 labels ('tones', 'beats', 'buzz') x 6 clips of 4 s, with a

@@ -27,20 +27,6 @@ FAKE_WORKER = [sys.executable, str(ROOT / "tests" / "fake_worker.py")]
 
 
 @pytest.fixture
-def models_dir(tmp_path, monkeypatch):
-    """Saved models (and the runs' folders) go to a temporary folder, never into models/; the
-    page's process-wide registry is a new one for that folder."""
-    folder = tmp_path / "models"
-    monkeypatch.setattr(models, "MODELS_DIR", folder)
-    yield folder
-    registry = runs.shared_registry(folder)
-    for snap in registry.list():
-        registry.stop(snap.id)
-    for snap in registry.list():
-        registry.wait(snap.id, 60)
-
-
-@pytest.fixture
 def fake_registry(models_dir, monkeypatch):
     """The page's registry runs tests/fake_worker.py (one slot)."""
     registry = runs.RunRegistry(models_dir, worker=FAKE_WORKER, max_active=1)

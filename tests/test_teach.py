@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, SR, synth, write_wav
-from genre import models, runs
+from conftest import ROOT, SR, write_wav
+from genre import runs
 from genre.dataset import discover_all, few_clip_labels, make_split, split_by_artist, training_data_info
 from genre.examples import add_example, list_examples
 from genre.models import DEFAULT_MODEL_DIR
@@ -88,19 +88,6 @@ def test_genre_train_learns_a_new_genre_from_a_second_folder(tiny_dataset, examp
                            str(tmp_path / "models" / "with-chirps")], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert said.returncode == 0 and "chirp" in said.stdout.split("\t")[1], said.stdout
-
-
-@pytest.fixture
-def models_dir(tmp_path, monkeypatch):
-    """Saved models and runs go to a temporary folder; the registry is a new one for it."""
-    folder = tmp_path / "models"
-    monkeypatch.setattr(models, "MODELS_DIR", folder)
-    yield folder
-    registry = runs.shared_registry(folder)
-    for snap in registry.list():
-        registry.stop(snap.id)
-    for snap in registry.list():
-        registry.wait(snap.id, 60)
 
 
 def test_correct_retrain_save_use_and_the_clip_is_answered_as_taught(tiny_dataset, examples_dir, models_dir,

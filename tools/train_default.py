@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.accuracy import RECIPES, evaluate_recipe  # noqa: E402
 from genre import backbones  # noqa: E402
-from genre.dataset import Split, discover, find_split_lists, split_from_lists  # noqa: E402
+from genre.dataset import Split, listed_clips  # noqa: E402
 from genre.evaluate import format_report  # noqa: E402
 from genre.models import DEFAULT_MODEL_DIR, save_model  # noqa: E402
 from genre.store import FeatureStore  # noqa: E402
@@ -40,11 +40,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     args = p.parse_args(argv)
     recipe = RECIPES[args.recipe]
-    df = discover(args.data)
-    lists = find_split_lists(args.data)
-    lists_split = split_from_lists(df, *lists)
-    df = df.iloc[np.sort(np.concatenate([lists_split.train, lists_split.valid]))].reset_index(drop=True)
-    lists_split = split_from_lists(df, *lists)
+    df, lists_split = listed_clips(args.data)
     built = FeatureStore().build(df["path"], recipe.config)
     for path, reason in built.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
