@@ -18,7 +18,7 @@ folds is run on a fourth (the person's library); k of the clips of the pair it g
 the pair* are added as corrected examples, and both genres' recall is measured on the fifth fold
 before and after.
 
-    python benchmarks/fewshot.py [--data ../shared/gtzan] [--seeds 0,1,2] [--ks 1,3,5,10]
+    python benchmarks/fewshot.py [--data ../shared/gtzan] [--seeds 0,1,2] [--ks 1,3,5,10] [--l2 X] [--no-pairs]
 """
 from __future__ import annotations
 
@@ -123,6 +123,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "gtzan"))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--ks", default="1,3,5,10")
+    p.add_argument("--l2", type=float, default=None, help="the logistic regression's L2 (default: the shipped model's)")
+    p.add_argument("--no-pairs", action="store_true", help="skip the confused-pair part")
     p.add_argument("--jobs", type=int, default=-1)
     args = p.parse_args(argv)
     seeds, ks = [int(s) for s in args.seeds.split(",")], [int(k) for k in args.ks.split(",")]
@@ -131,7 +133,7 @@ def main(argv=None) -> int:
     except ValueError as err:
         sys.exit(str(err))
     card = read_card(DEFAULT_MODEL_DIR)
-    config, spec = card.config, ModelSpec(**card.spec)
+    config, spec = card.config, ModelSpec(**{**card.spec, **({"l2": args.l2} if args.l2 is not None else {})})
     started = time.time()
     built = FeatureStore().build(df["path"], config, n_jobs=args.jobs)
     df = df[df["path"].isin(built.features)].reset_index(drop=True)
@@ -154,6 +156,8 @@ def main(argv=None) -> int:
     print("|---|---:|---:|")
     for genre, runs in shots[k5].items():
         print(f"| {genre} | {np.nanmean([r for r, _ in runs]):.2f} | {np.mean([c for _, c in runs]):+.3f} |")
+    if args.no_pairs:
+        return 0
     pairs = corrections(df, built.features, config, spec, seeds, ks)
     print("\nCorrections of a confused pair (k clips the model got wrong within the pair, added with their "
           "true genre; recall of each on a held-out fold):\n")

@@ -1,6 +1,7 @@
 """Like-for-like comparison of a training run's model with another model: both scored on the
 run's own validation clips (clip level: mean of the segment probabilities), with how many of
-those clips the other model was trained on, since its score on them is then inflated.
+those clips the other model was trained on, since its score on them is then inflated; and, for a
+run that learned from the person's examples, how each model answers those examples.
 
 Used by the training worker (:mod:`genre.run_worker`), never by a page directly: it loads Keras
 models and may extract the other model's features.
@@ -69,3 +70,31 @@ def compare_on_validation(run_model_dir: str | Path, other_model_dir: str | Path
         result["unseen"] = {"n": len(unseen), "this_run": scores(true_unseen, [by_run[i] for i in unseen], labels),
                             "other": scores(true_unseen, [by_other[i] for i in unseen], labels)}
     return result
+
+
+def compare_on_examples(run_model_dir: str | Path, other_model_dir: str | Path, *, examples_root: str | Path,
+                        threads: int = 1) -> dict:
+    """How both models answer the person's examples (the clips under ``examples_root``): for
+    each model, how many it answers with the person's genre. The run trained on most of them, so
+    the clips it never trained on (its validation side) are counted apart: ``n`` examples,
+    ``trained_on`` by the run, ``this_run`` / ``other`` answered as taught (all examples),
+    ``this_run_unseen`` / ``other_unseen`` on the ``n_unseen`` examples the run never trained on.
+    ``other`` counts an example of a genre the other model does not know as not answered."""
+    from genre.models import load_model
+    from genre.predict import predict_features
+
+    run, other = load_model(run_model_dir), load_model(other_model_dir)
+    clips = discover_all([examples_root])
+    store = FeatureStore()
+    ours = store.build(clips["path"], run.card.config, n_jobs=threads).features
+    theirs = store.build(clips["path"], other.card.config, n_jobs=threads).features
+    usable = clips[clips["path"].isin(ours) & clips["path"].isin(theirs)]
+    trained = usable["clip_id"].isin(set(run.card.split.get("train_clip_ids", []))).to_numpy()
+    as_taught_run = [predict_features(run, ours[p]).genre == label for p, label in zip(usable["path"], usable["label"])]
+    as_taught_other = [predict_features(other, theirs[p]).genre == label
+                       for p, label in zip(usable["path"], usable["label"])]
+    unseen = ~trained
+    return {"n": len(usable), "trained_on": int(trained.sum()), "this_run": int(sum(as_taught_run)),
+            "other": int(sum(as_taught_other)), "n_unseen": int(unseen.sum()),
+            "this_run_unseen": int(sum(a for a, u in zip(as_taught_run, unseen) if u)),
+            "other_unseen": int(sum(a for a, u in zip(as_taught_other, unseen) if u))}

@@ -139,16 +139,22 @@ def read_request(run_dir: Path):
 def compare_run(run_dir: Path, model_dir: str, *, report: Reporter, threads: int) -> None:
     """Score the model in ``model_dir`` and this run's model on the run's validation clips and
     report the ``comparison`` (its failure too: it never ends the worker with an exception)."""
-    from genre.compare import compare_on_validation
+    from genre.compare import compare_on_examples, compare_on_validation
+    from genre.examples import default_examples_dir
     from genre.models import ModelError, read_card
 
     path = str(Path(model_dir).resolve())
+    request = read_request(run_dir)
     try:
         created = read_card(path).created
         result = compare_on_validation(
-            run_dir / "model", path, roots=read_request(run_dir).roots, threads=threads,
+            run_dir / "model", path, roots=request.roots, threads=threads,
             progress=lambda done, total, _path="": report("comparison", path=path, state="pending", done=done,
                                                           total=total))
+        examples = default_examples_dir().resolve()
+        if any(Path(root).resolve() == examples for root in request.roots):
+            result["examples"] = compare_on_examples(run_dir / "model", path, examples_root=examples,
+                                                     threads=threads)
     except (ModelError, ValueError, OSError) as err:
         report("comparison", path=path, state="failed", error=reason(err))
     except Exception as err:  # noqa: BLE001 - shown on the page, never a crash of the worker

@@ -366,6 +366,7 @@ def comparison_result(entry: dict, card: ModelCard) -> None:
         unknown = entry.get("unknown_labels") or []
         st.caption(f"`{name}` knows none of these genres ({', '.join(unknown)}), so it cannot be scored on this "
                    "run's validation clips." if unknown else f"`{name}` could not be scored on any of these clips.")
+        taught_examples(entry, name)
         return
     st.markdown(f"**Compared with the active model `{name}` on the same {n} validation clips** (clip level)")
     this_run, other = entry["this_run"], entry["other"]
@@ -398,6 +399,19 @@ def comparison_result(entry: dict, card: ModelCard) -> None:
         notes.append(f"{entry['failed']} clips could not be featurised for both models")
     if notes:
         st.caption("; ".join(notes).capitalize() + ".")
+    taught_examples(entry, name)
+
+
+def taught_examples(entry: dict, name: str) -> None:
+    """For a run that learned from the person's examples: how each model answers them."""
+    taught = entry.get("examples")
+    if not taught or not taught.get("n"):
+        return
+    unseen = (f" On the {taught['n_unseen']} it never trained on: this run {taught['this_run_unseen']}, "
+              f"`{name}` {taught['other_unseen']}." if taught.get("n_unseen") else "")
+    st.markdown(f"**Your examples:** this run answers **{taught['this_run']} of {taught['n']}** as you taught "
+                f"them (it trained on {taught['trained_on']} of them), `{name}` {taught['other']} of "
+                f"{taught['n']}.{unseen}")
 
 
 def request_comparison(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
@@ -449,7 +463,8 @@ def save_form(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
     name becomes, or the outcome of the last save (which replaces any earlier message)."""
     st.subheader("Save the model")
     card = snap.card
-    st.session_state.setdefault("train_save_name", f"{card.spec['family']}-{card.config.kind}-{date.today():%Y%m%d}")
+    kind = card.config.kind.replace("+", "-")  # a name Save takes as it is ('+' is not allowed)
+    st.session_state.setdefault("train_save_name", f"{card.spec['family']}-{kind}-{date.today():%Y%m%d}")
     a, b, c = st.columns([3, 1, 1], vertical_alignment="bottom")
     name = a.text_input("Save as", key="train_save_name",
                         help="Letters, digits, '-', '_' and '.'; the model goes to models/<name>. 'default', "

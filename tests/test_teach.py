@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -123,6 +124,20 @@ def test_correct_retrain_save_use_and_the_clip_is_answered_as_taught(tiny_datase
     done = registry.get(run.id)
     assert done.state == runs.DONE, done.error
     assert "chirp" in done.card.labels
+    end = time.monotonic() + 300
+    while registry.get(run.id).comparisons[0].get("state") == "pending":
+        assert time.monotonic() < end, "the comparison with the active model did not finish"
+        time.sleep(0.2)
+    compared = registry.get(run.id).comparisons[0]
+    assert compared["state"] == "done", compared
+    taught = compared["examples"]  # the person's three chirps: the run knows them, the default model cannot
+    assert taught["n"] == 3 and taught["other"] == 0 and taught["this_run"] >= 1
+    assert taught["n_unseen"] == 3 - taught["trained_on"] and taught["trained_on"] >= 2
+    assert at.query_params["run"] == [run.id] or at.query_params["run"] == run.id  # the button opened the run
+    at = at.switch_page("pages/train.py").run()  # the Train page of that run, now with its results
+    assert not at.exception
+    assert any(m.value.startswith(f"**Your examples:** this run answers **{taught['this_run']} of 3**")
+               for m in at.markdown), [m.value for m in at.markdown]
     registry.save(run.id, "taught")
     state_at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
     state_at.session_state[state.MODEL_KEY] = "taught"
