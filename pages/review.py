@@ -24,8 +24,9 @@ def library_runs() -> review.LibraryRuns:
     return review.LibraryRuns()
 
 
-def choose_source() -> tuple[Path, Path] | None:
-    """The folder to review and its predictions file (under the allowed roots), or None."""
+def choose_source() -> tuple[Path, Path, bool] | None:
+    """The folder to review, its predictions file (under the allowed roots) and whether the
+    dashboard makes that file (a music folder) or it was made elsewhere; None if unusable."""
     how = st.radio("Review", ["A music folder", "A predictions file"], horizontal=True, key="review_how",
                    label_visibility="collapsed")
     if how == "A music folder":
@@ -43,16 +44,19 @@ def choose_source() -> tuple[Path, Path] | None:
         if not path.is_dir():
             st.info(f"`{path}` is not a folder.")
             return None
-        return path, review.output_for(path, state.active_model_dir())
+        return path, review.output_for(path, state.active_model_dir()), True
     if not path.is_file():
         st.info(f"`{path}` is not a file.")
         return None
-    return path.parent, path
+    return path.parent, path, False
 
 
-def progress_view(folder: Path, output: Path) -> None:
-    """Live progress of the folder's run, with its rate and time left."""
+def progress_view(folder: Path, output: Path, was_running: bool) -> None:
+    """Live progress of the folder's run, with its rate and time left; once a run this view
+    followed has ended, the whole page is drawn again (with the queue)."""
     status = library_runs().status(folder, output)
+    if was_running and not status.running:
+        st.rerun(scope="app")
     if status.total == 0:
         st.info(f"No audio files under `{folder}`.")
         return
@@ -102,8 +106,9 @@ def queue(table: pd.DataFrame, decisions: dict[str, dict], labels: list[str], ou
     view = pd.DataFrame({
         "accept": [bool(decisions.get(p, {}).get("accept")) for p in table["path"]],
         "correct": [decisions.get(p, {}).get("correct") for p in table["path"]],
-        "track": table["name"], "genre": table["genre"], "probability": table["probability"],
-        "music": ["no" if n else "" for n in table["not_music"]], "album": table["album"],
+        "track": table["name"].to_numpy(), "genre": table["genre"].to_numpy(),
+        "probability": table["probability"].to_numpy(), "music": ["no" if n else "" for n in table["not_music"]],
+        "album": table["album"].to_numpy(),
         "album genre": [g + ("" if a != "false" else " ⚠") for g, a in zip(table["album_genre"], table["album_agrees"])],
     }, index=table["path"])
     edited = st.data_editor(
@@ -192,12 +197,11 @@ def main() -> None:
     source = choose_source()
     if source is None:
         return
-    folder, output = source
-    is_run = output.parent == review.output_for(folder, state.active_model_dir()).parent
+    folder, output, is_run = source
     if is_run:
         start_controls(folder, output)
         status = library_runs().status(folder, output)
-        st.fragment(run_every=1.0 if status.running else None)(progress_view)(folder, output)
+        st.fragment(run_every=1.0 if status.running else None)(progress_view)(folder, output, status.running)
     if not output.is_file() or review.rows_in(output) == 0 and output.suffix == ".csv":
         return
     try:
@@ -215,8 +219,9 @@ def main() -> None:
     odd = int((table["album_agrees"] == "false").sum())
     albums = table.loc[table["album"] != "", "album"].nunique()
     st.markdown(f"**{len(table)} tracks** · {int(table['not_music'].sum())} not music · "
-                f"{int((table['probability'] < NOT_SURE).sum())} below {NOT_SURE:.0%} · {albums} albums, "
-                f"{odd} tracks disagree with their album. Most doubtful first.")
+                f"{int((table['probability'] < NOT_SURE).sum())} below {NOT_SURE:.0%} · {albums} "
+                f"album{'s' * (albums != 1)}, {odd} track{'s' * (odd != 1)} disagree{'s' * (odd == 1)} with their "
+                "album. Most doubtful first.")
     decisions = review.read_decisions(output)
     shown = filtered(table)
     queue(shown, decisions, labels, output)

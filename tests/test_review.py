@@ -51,9 +51,11 @@ def test_review_a_folder_flag_the_odd_album_track_and_tag_only_accepted_ones(tmp
     at = at.run()
     assert not at.exception
     summary = next(m.value for m in at.markdown if m.value.startswith("**5 tracks**"))
-    assert f"1 albums, {len(odd)} tracks disagree with their album" in summary
+    assert f"1 album, {len(odd)} track{'s' * (len(odd) != 1)} disagree" in summary
     queue = next(d for d in at.dataframe if d.key == "review_editor").value
     assert len(queue) == 5 and (queue["album genre"].str.endswith("⚠")).sum() == len(odd)
+    assert sorted(queue["track"]) == ["blue/0.flac", "blue/1.flac", "blue/2.flac", "blue/odd.flac", "loose.flac"]
+    assert set(queue["genre"]) <= set(r["genre"] for r in rows) and queue["album"].tolist().count("Blue — Band") == 4
     doubt = list(zip(queue["music"] != "no", queue["probability"]))
     assert doubt == sorted(doubt)  # most doubtful first: not music, then the lowest probability
 
@@ -73,3 +75,23 @@ def test_review_a_folder_flag_the_odd_album_track_and_tag_only_accepted_ones(tmp
         resolved = str((music / path).resolve()) if not path.startswith("/") else path
         expected = genre_of[path] if resolved in accepted else None
         assert tag == expected, (path, tag, expected)
+
+
+def test_a_predictions_file_never_opens_files_outside_the_allowed_folders(tmp_path):
+    inside = flac(tmp_path / "music" / "a.flac", "tones", album="Blue")
+    output = tmp_path / "made-elsewhere.csv"
+    with open(output, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "genre", "probability", "p_jazz", "p_rock"])
+        writer.writerow([str(inside), "jazz", "0.9000", "0.9000", "0.1000"])
+        writer.writerow(["/etc/hostname", "rock", "0.4000", "0.6000", "0.4000"])
+        writer.writerow([str(tmp_path / ".." / ".." / "outside.flac"), "rock", "0.3000", "0.3000", "0.7000"])
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    at.switch_page("pages/review.py").run()
+    at = at.radio(key="review_how").set_value("A predictions file").run()
+    at = at.text_input(key="review_file").input(str(output)).run()
+    assert not at.exception
+    assert any("2 rows name files outside the folders this dashboard may read" in w.value for w in at.warning)
+    queue = next(d for d in at.dataframe if d.key == "review_editor").value
+    assert queue["track"].tolist() == ["a.flac"]
+    assert not [b for b in at.button if b.key == "review_start"]  # a file made elsewhere is not re-run here

@@ -70,9 +70,11 @@ class App:
 def launch(*, data_dir: Path, data_roots: Path, models_dir: Path, cache_dir: Path, log: Path) -> serving.Server:
     """Start ``streamlit run streamlit_app.py`` on a free port (own process group), allowed to
     read datasets under ``data_roots`` (GENRE_DATA_ROOTS), keeping taught examples in
-    ``models_dir``'s sibling ``examples``; returns once /_stcore/health answers."""
+    ``models_dir``'s sibling ``examples`` and library reviews under its sibling ``home``; returns
+    once /_stcore/health answers."""
     env = {"GENRE_DATA_DIR": str(data_dir), "GENRE_DATA_ROOTS": str(data_roots), "GENRE_MODELS_DIR": str(models_dir),
            "GENRE_CACHE_DIR": str(cache_dir), "GENRE_EXAMPLES_DIR": str(models_dir.parent / "examples"),
+           "GENRE_HOME": str(models_dir.parent / "home"),  # library reviews write under it
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     streamlit = Path(sys.executable).with_name("streamlit")
     return serving.launch([str(streamlit), "run", "streamlit_app.py", "--server.fileWatcherType", "none"],

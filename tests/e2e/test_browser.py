@@ -467,3 +467,28 @@ def test_leaving_the_dataset_page_during_extraction(page, app, tmp_path):
     settle(page)
     shot(page, "known-4-dataset-after-leaving")
     no_exception(page, "Dataset after leaving it during extraction")
+
+
+def test_review_a_library_folder(page, app, tmp_path):
+    """Review: a folder of tagged FLACs predicted by the server's run, then the queue."""
+    from mutagen.flac import FLAC
+
+    music = tmp_path / "library"
+    for i, kind in enumerate(("tones", "tones", "beats")):
+        path = write_wav(music / "album" / f"{i}.flac", synth(kind, seconds=5.0, seed=i))
+        tags = FLAC(path)
+        tags["album"], tags["albumartist"] = "Blue", "Band"
+        tags.save()
+    start(page, app)
+    go(page, "Review")
+    box = page.locator('[data-testid="stTextInput"]', has_text="Music folder").locator("input")
+    box.fill(str(music))
+    box.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Predict every track").click()
+    page.get_by_text(re.compile(r"^3 tracks")).wait_for(timeout=FIRST_PREDICTION_S * 1000)
+    settle(page)
+    no_exception(page, "Review after the run")
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    assert page.get_by_text(re.compile(r"1 album, \d tracks? disagrees? with their album")).count() == 1
+    shot(page, "review-1-queue")
