@@ -153,11 +153,10 @@ def cmd_evaluate(args) -> int:
 def _audio_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    from genre.dataset import AUDIO_EXTENSIONS
+    from genre.dataset import audio_files_under
 
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-                      and not p.name.startswith("."))
+        return audio_files_under(path)
     raise FileNotFoundError(f"{path} does not exist")
 
 

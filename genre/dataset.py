@@ -50,6 +50,13 @@ def _walk_audio(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     return found, ignored
 
 
+def audio_files_under(folder: str | Path) -> list[Path]:
+    """Every audio file under ``folder``, any layout (recursively; names starting with '.' are
+    left out), sorted: what ``genre predict DIR`` and a library review go through."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+                  and not p.name.startswith("."))
+
+
 def read_gtzan_index(path: str | Path) -> pd.DataFrame:
     """Parse Sturm's ``GTZANindex.txt`` (``blues.00000.wav ::: artist ::: title``).
 

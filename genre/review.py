@@ -24,18 +24,11 @@ import pandas as pd
 
 from genre import locations
 from genre.albums import ALBUM_COLUMNS
+from genre.dataset import audio_files_under
 from genre.store import atomic_write
 
 REVIEWS_DIR = "reviews"
 """Folder under ``data/`` of :data:`genre.locations.HOME` where the dashboard's runs write."""
-
-
-def audio_files(folder: str | Path) -> list[Path]:
-    """The audio files under ``folder`` (recursively, hidden ones left out), sorted."""
-    from genre.dataset import AUDIO_EXTENSIONS
-
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def output_for(folder: str | Path, model_dir: str | Path) -> Path:
@@ -75,7 +68,7 @@ class LibraryRuns:
             if running and running[0].poll() is None:
                 return
             output.parent.mkdir(parents=True, exist_ok=True)
-            total = len(audio_files(folder))
+            total = len(audio_files_under(folder))
             log = open(output.with_suffix(".log"), "w", encoding="utf-8")  # noqa: SIM115 - the child owns it
             env = {**os.environ, "PYTHONPATH": str(locations.PACKAGE_DIR.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
             proc = subprocess.Popen([sys.executable, "-m", "genre", "predict", str(folder), "--csv", str(output),
@@ -91,7 +84,7 @@ class LibraryRuns:
             entry = self._procs.get(output)
         done = rows_in(output)
         if entry is None:
-            return RunStatus(total=len(audio_files(folder)), done=done, running=False)
+            return RunStatus(total=len(audio_files_under(folder)), done=done, running=False)
         proc, started, done_at_start, total = entry
         running = proc.poll() is None
         rate = eta = None
