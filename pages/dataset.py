@@ -151,7 +151,7 @@ def problems(clips: pd.DataFrame, table: dataset_cache.ClipTable | None) -> None
 
 def my_examples(root: Path | None) -> None:
     """A button that opens the person's examples folder (a dataset like any other)."""
-    folder = teach.examples_folder()
+    folder = teach.examples_folder(say_why=False)
     if folder is None or folder == root:
         return
     kept = examples.list_examples(folder)

@@ -1,10 +1,12 @@
 """Predict: the genre of an uploaded file, a browser recording or a dataset clip."""
 from __future__ import annotations
 
+from collections import Counter
+
 import streamlit as st
 
 from genre import examples, plots, runs
-from genre.models import read_card
+from genre.models import DEFAULT_MODEL_DIR, ModelError, read_card
 from genre.provenance import TRAINED, VALIDATED, clip_role
 from genre.ui import cache, navigation, state, teach, widgets
 
@@ -35,16 +37,17 @@ def truth(path: str, analysis: cache.Analysis) -> None:
 def retrain_offer() -> None:
     """Once the person has kept examples: train the active model's recipe on the dataset plus
     the examples, as a server-side run, and follow it on the Train page."""
-    folder = teach.examples_folder()
+    folder = teach.examples_folder(say_why=False)  # the teach box above has said it
     kept = examples.list_examples(folder) if folder is not None else []
     if not kept:
         return
-    counts: dict[str, int] = {}
-    for example in kept:
-        counts[example.label] = counts.get(example.label, 0) + 1
+    counts = Counter(example.label for example in kept)
     dataset = state.dataset_dir()
     model_dir = state.active_model_dir()
-    card = read_card(model_dir)
+    try:
+        card = read_card(model_dir)
+    except ModelError:  # a broken active model: predictions use the shipped one, and so does this
+        model_dir, card = DEFAULT_MODEL_DIR, read_card(DEFAULT_MODEL_DIR)
     st.subheader("Retrain with my examples")
     mine = ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
     if dataset is None or dataset == folder:

@@ -2,6 +2,8 @@
 what it is, and the clip is kept as an example (:mod:`genre.examples`) for the next training."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from genre import examples
@@ -13,13 +15,15 @@ from genre.ui import cache
 NEW_LABEL = "➕ A new genre…"
 
 
-def examples_folder():
+def examples_folder(*, say_why: bool = True) -> Path | None:
     """The examples folder if this server may use it (it must lie under the allowed dataset
-    roots, like every folder the dashboard reads); None, after saying why, otherwise."""
+    roots, like every folder the dashboard reads); None otherwise, after saying why if
+    ``say_why`` (once per page is enough)."""
     try:
         return check_dataset_folder(examples.default_examples_dir())
     except AccessError as err:
-        st.caption(f"Teaching is off on this server: {err}")
+        if say_why:
+            st.caption(f"Teaching is off on this server: {err}")
         return None
 
 
