@@ -89,6 +89,41 @@ def go(page, name: str) -> None:
     no_exception(page, name)
 
 
+def enter(page, kind: str, label: str, text: str) -> None:
+    """Type ``text`` into the ``kind`` widget ('stTextInput', 'stNumberInput') labelled ``label``,
+    press Enter and wait for the run it starts."""
+    box = page.locator(f'[data-testid="{kind}"]', has_text=label).locator("input")
+    box.fill(text)
+    box.press("Enter")
+    settle(page)
+
+
+def pick(page, label: str, option: str, *, tries: int = 3) -> None:
+    """Choose ``option`` in the main area's select box labelled ``label`` by typing it, as a
+    person with a long list does. Streamlit's combobox sometimes drops the first keystrokes or
+    closes its list while the page settles, so the choice is tried again (at most ``tries``)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    picker = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]', has_text=label)
+    for attempt in range(tries):
+        picker.scroll_into_view_if_needed()
+        picker.locator("input").click()
+        page.keyboard.type(option.split()[-1])
+        item = page.locator('[role="option"]', has_text=option).first
+        try:
+            item.wait_for(timeout=3000)
+            item.click()
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+            if attempt == tries - 1:
+                raise
+            continue
+        settle(page)
+        if option in picker.locator("input").input_value():
+            return
+    raise AssertionError(f"{option!r} could not be chosen in {label!r}")
+
+
 def choose_source(page, label: str) -> None:
     """Pick where a clip comes from ('Upload a file', 'Record', 'Dataset clip')."""
     page.locator('[data-testid="stRadio"] label', has_text=label).first.click()
@@ -195,15 +230,8 @@ def test_teach_a_new_genre_on_predict(page, app, tmp_path):
     prediction(page, app.labels, timeout=FIRST_PREDICTION_S)
     settle(page)
     page.locator('[data-testid="stExpander"] summary', has_text="Not right? Teach it").click()
-    picker = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]', has_text="This is")
-    picker.scroll_into_view_if_needed()
-    picker.locator("input").click()
-    picker.get_by_role("button", name="Open").click()  # Streamlit's combobox opens its list from this button
-    page.locator('[role="option"]', has_text="A new genre").first.click()
-    settle(page)
-    page.locator('[data-testid="stTextInput"]', has_text="New genre").locator("input").fill("Buzz Wave")
-    page.keyboard.press("Enter")
-    settle(page)
+    pick(page, "This is", "A new genre")
+    enter(page, "stTextInput", "New genre", "Buzz Wave")
     page.get_by_role("button", name="Keep as an example").click()
     settle(page)
     no_exception(page, "Predict after teaching")
@@ -291,10 +319,7 @@ def test_train_save_and_use_a_model(page, app, tmp_path):
     picked in the sidebar and predicts the tiny dataset's genres."""
     start(page, app)
     go(page, "Train")
-    epochs = page.locator('[data-testid="stNumberInput"]', has_text="Epochs").locator("input")
-    epochs.fill(str(TRAIN_EPOCHS))
-    epochs.press("Enter")
-    settle(page)
+    enter(page, "stNumberInput", "Epochs", str(TRAIN_EPOCHS))
     no_weight_penalty(page)
     check_metrics(page, "Train settings")
     shot(page, "train-1-settings")
@@ -481,10 +506,7 @@ def test_review_a_library_folder(page, app, tmp_path):
         tags.save()
     start(page, app)
     go(page, "Review")
-    box = page.locator('[data-testid="stTextInput"]', has_text="Music folder").locator("input")
-    box.fill(str(music))
-    box.press("Enter")
-    settle(page)
+    enter(page, "stTextInput", "Music folder", str(music))
     page.get_by_role("button", name="Predict every track").click()
     page.get_by_text(re.compile(r"^3 tracks")).wait_for(timeout=FIRST_PREDICTION_S * 1000)
     settle(page)
