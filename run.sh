@@ -4,12 +4,12 @@
 #   ./run.sh test     set up .venv (+ Debian's chromium for browser tests) and run the tests
 #   ./run.sh setup [--with-browser]   only set up
 #   ./run.sh lock [--upgrade | --upgrade-package NAME ...]
-#                     remake the lock (requirements.txt) from pyproject.toml's declared ranges:
+#                     remake the lock (requirements.lock) from pyproject.toml's declared ranges:
 #                     on purpose only; without --upgrade the locked versions stay where they are
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
-LOCK=requirements.txt
+LOCK=requirements.lock
 
 # .venv holds exactly the lock (hash-checked, no resolver) plus genre itself (editable). It is
 # built anew whenever the lock or pyproject.toml changes (or a set-up was cut short), so nothing

@@ -294,12 +294,8 @@ def cmd_label(args) -> int:
         try:
             data = Path(file).read_bytes()
             example, what = add_example(data, label=label, name=Path(file).name, examples_dir=folder)
-        except (AudioError, ExampleError) as err:  # their messages name the file
-            print(f"error: {err}", file=sys.stderr)
-            refused += 1
-            continue
-        except OSError as err:
-            print(f"error: {file}: {err.strerror or err}", file=sys.stderr)
+        except (AudioError, ExampleError, OSError) as err:  # the first two name the file already
+            print(f"error: {f'{file}: {err.strerror or err}' if isinstance(err, OSError) else err}", file=sys.stderr)
             refused += 1
             continue
         print(f"{file} -> {example.path} ({what})")

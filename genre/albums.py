@@ -8,7 +8,6 @@ to no album. The album's genre is the label of the highest mean probability over
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +79,13 @@ def _read(output: Path) -> pd.DataFrame:
 
 
 def _replace(output: Path, table: pd.DataFrame) -> None:
-    """Write ``table`` over ``output`` through a temporary file renamed into place."""
-    tmp = output.with_name(f".tmp-{output.name}")
+    """Write ``table`` over ``output`` atomically (:func:`genre.store.atomic_write`)."""
+    from genre.store import atomic_write
+
     if output.suffix.lower() == ".parquet":
-        table.to_parquet(tmp, index=False)
+        atomic_write(output, lambda fh: table.to_parquet(fh, index=False), suffix=".parquet")
     else:
-        table.to_csv(tmp, index=False)
-    os.replace(tmp, output)
+        atomic_write(output, lambda fh: fh.write(table.to_csv(index=False).encode("utf-8")), suffix=".csv")
 
 
 def drop_album_columns(output: str | Path) -> bool:

@@ -136,12 +136,13 @@ def few_clip_labels(df: pd.DataFrame, *, enough: int = 5) -> dict[str, int]:
 def training_data_info(df: pd.DataFrame, split: Split) -> dict:
     """What a model card says about the data it learned from: the folders (``roots``), clips in
     all, on each side of ``split``, and the training clips per folder and label."""
-    train = df.iloc[split.train]
     roots = df.attrs.get("roots") or [df.attrs.get("root", "")]
-    where = train["root"] if "root" in train else pd.Series([roots[0]] * len(train), index=train.index)
+    train = df.iloc[split.train]
+    if "root" not in train:  # a table of one folder from discover()
+        train = train.assign(root=roots[0])
     per_root = {str(Path(root).resolve()): {str(label): int(n)
                                             for label, n in sorted(group["label"].value_counts().items())}
-                for root, group in train.assign(root=where).groupby("root", sort=False)}
+                for root, group in train.groupby("root", sort=False)}
     roots = [str(Path(r).resolve()) for r in roots]
     return {"root": roots[0], "roots": roots, "n_clips": int(len(df)),
             "n_train": int(len(split.train)), "n_valid": int(len(split.valid)), "train_clips": per_root}

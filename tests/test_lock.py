@@ -1,4 +1,4 @@
-"""The lock (requirements.txt): what CI tests is what ./run.sh installs.
+"""The lock (requirements.lock): what CI tests is what ./run.sh installs.
 
 The lock names one version (and the sha256 of each file) of every package of the runtime and of
 the dev and cluster extras, for Linux x86-64 and Python 3.11. ``./run.sh`` builds ``.venv`` from
@@ -23,7 +23,7 @@ from packaging.utils import canonicalize_name
 
 from conftest import ROOT
 
-LOCK = ROOT / "requirements.txt"
+LOCK = ROOT / "requirements.lock"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = canonicalize_name(PYPROJECT["project"]["name"])
 LOCKED_FOR = {**default_environment(), "sys_platform": "linux", "platform_machine": "x86_64",

@@ -43,8 +43,9 @@ def teach(data: bytes, name: str, *, labels: list[str], prediction: Prediction |
     if folder is None:
         return
     digest = cache.digest(data)
-    kept = examples.find_example(digest, folder)
-    known = sorted(set(labels) | {e.label for e in examples.list_examples(folder)})
+    everything = examples.list_examples(folder)
+    kept = next((e for e in everything if e.digest == digest), None)
+    known = sorted(set(labels) | {e.label for e in everything})
     title = f"Kept as an example of **{kept.label}**" if kept else "Not right? Teach it"
     with st.expander(title, icon=":material/school:"):
         st.caption("Say what this clip is: it is kept in your examples folder and learned from when you retrain "
