@@ -75,7 +75,7 @@ def predict_file(path: str, *, model_dir: str, store_root: str) -> PredictedFile
     try:
         digest = file_digest(path)
         feats = store.load(digest, config)
-        if feats is None or "rms" not in (feats.extras or {}):  # entries of older versions lack the level
+        if feats is None or "segment_db" not in (feats.extras or {}):  # older entries lack the levels
             feats = store.compute(path, digest, config)
         ensure_level(float(feats.extras["rms"]), name=name)
         prediction = predict_features(_model(model_dir, stamp), feats)

@@ -14,7 +14,7 @@ import numpy as np
 from genre import backbones
 from genre.audio import Decoded, decode
 from genre.backbones import embeddings
-from genre.clip import ClipFeatures
+from genre.clip import ClipFeatures, segment_levels, sounding_span
 from genre.features import FeatureConfig, extract, feature_names, log_mel_segments, segment_matrix
 
 CHUNK_SECONDS = 30.0
@@ -64,8 +64,18 @@ def _handcrafted(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
 
 
 def clip_features(y: np.ndarray, config: FeatureConfig) -> ClipFeatures:
-    """Per-segment features of mono ``y`` sampled at ``config.sr``."""
-    return embeddings.clip_features(y, config) if is_backbone(config) else _handcrafted(y, config)
+    """Per-segment features of mono ``y`` sampled at ``config.sr``. Silence of a second or more at
+    the start or end is left out (segments cover ``extras['span']``, [first, end] in s, of the clip's
+    ``seconds``: :func:`genre.clip.sounding_span`); ``extras['segment_db']`` holds each segment's
+    level, which marks the silent ones inside."""
+    first, stop = sounding_span(y, config.sr)
+    heard = y[first:stop]
+    feats = embeddings.clip_features(heard, config) if is_backbone(config) else _handcrafted(heard, config)
+    starts = feats.starts + np.float32(first / config.sr)
+    levels = segment_levels(y, config.sr, starts, config.segment_seconds)
+    span = np.array([first / config.sr, stop / config.sr], dtype=np.float64)
+    return replace(feats, starts=starts, seconds=len(y) / config.sr,
+                   extras={**(feats.extras or {}), "segment_db": levels, "span": span})
 
 
 def features_of(source, config: FeatureConfig, *, name: str | None = None) -> tuple[ClipFeatures, Decoded]:

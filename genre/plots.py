@@ -61,17 +61,31 @@ def probability_bars(labels: Sequence[str], probs: np.ndarray, *, k: int | None 
 
 
 def segment_timeline(segment_probs: np.ndarray, starts: np.ndarray, labels: Sequence[str], *,
-                     segment_seconds: float | None = None) -> go.Figure:
+                     segment_seconds: float | None = None, silent: np.ndarray | None = None,
+                     trimmed: tuple[float, float] = (0.0, 0.0), seconds: float | None = None) -> go.Figure:
     """Heatmap of per-segment probabilities (n_segments, n_labels) over time: x = segment start
-    (s), y = genre, colour = probability."""
+    (s), y = genre, colour = probability. Segments flagged in ``silent`` (n_segments,) bool are
+    left blank and marked on a grey 'silence' row on top; ``trimmed`` (seconds of silence left out
+    at the start and end of a clip of ``seconds``) is shaded grey."""
     starts = np.asarray(starts, dtype=float)
     if segment_seconds is None:
         segment_seconds = float(np.median(np.diff(starts))) if len(starts) > 1 else 1.0
     centres = starts + segment_seconds / 2
-    fig = go.Figure(go.Heatmap(z=np.asarray(segment_probs).T, x=centres, y=list(labels), zmin=0, zmax=1,
+    z = np.asarray(segment_probs, dtype=float).T
+    silent = np.zeros(len(starts), dtype=bool) if silent is None else np.asarray(silent, dtype=bool)
+    z[:, silent] = np.nan
+    fig = go.Figure(go.Heatmap(z=z, x=centres, y=list(labels), zmin=0, zmax=1,
                                colorscale="Blues", colorbar=dict(title="p", tickformat=".0%"),
                                hovertemplate="%{x:.1f} s · %{y}: %{z:.0%}<extra></extra>"))
-    fig.update_layout(height=80 + 22 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
+    if silent.any():
+        fig.add_trace(go.Heatmap(z=[np.where(silent, 1.0, np.nan)], x=centres, y=["silence"], zmin=0, zmax=1,
+                                 colorscale=[[0, "#bbbbbb"], [1, "#bbbbbb"]], showscale=False,
+                                 hovertemplate="%{x:.1f} s · silent: does not vote<extra></extra>"))
+    for x0, x1 in ((0.0, trimmed[0]), ((seconds or 0.0) - trimmed[1], seconds or 0.0)):
+        if x1 > x0:
+            fig.add_vrect(x0=x0, x1=x1, fillcolor="#bbbbbb", opacity=0.5, line_width=0,
+                          annotation_text="silence", annotation_position="top left")
+    fig.update_layout(height=80 + 22 * (len(labels) + silent.any()), margin=dict(l=10, r=10, t=10, b=10),
                       xaxis=dict(title="time (s)"), yaxis=dict(title=None))
     return fig
 

@@ -2,7 +2,8 @@
 
 Audio is decoded up to ``audio.DEFAULT_MAX_SECONDS`` (15 min) and featurised in ~30 s chunks,
 so a long track costs bounded memory; every segment of it is classified and the clip's
-probabilities are the mean over segments.
+probabilities are the mean over its sounding segments (silent ones, e.g. room tone before and
+after a song, do not vote: :func:`genre.clip.silent_segments`).
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ UNSURE_BELOW = 0.5
 
 @dataclass
 class Prediction:
-    """``probs``: (n_labels,) clip probabilities; ``segment_probs``: (n_segments, n_labels);
-    ``starts``: segment start times in s; ``audio``: what was decoded (rate, length, channels;
+    """``probs``: (n_labels,) clip probabilities, the mean of the sounding segments' (see
+    ``features.silent()``); ``segment_probs``: (n_segments, n_labels) of every segment; ``starts``:
+    segment start times in s; ``audio``: what was decoded (rate, length, channels;
     not the samples, so a prediction stays small enough to cache); ``verdict``: whether it is
     music at all (None if AudioSet's outputs could not be had)."""
 
@@ -77,8 +79,8 @@ def predict_features(model: LoadedModel, feats: ClipFeatures) -> Prediction:
     x = model_input(model, feats)
     segment_probs = np.asarray(model.keras_model.predict_on_batch(x) if len(x) <= 256
                                else model.keras_model.predict(x, batch_size=256, verbose=0))
-    return Prediction(model.labels, segment_probs.mean(axis=0), segment_probs, feats.starts, feats,
-                      verdict=embeddings.music_verdict_of(feats))
+    return Prediction(model.labels, feats.sounding(segment_probs).mean(axis=0), segment_probs, feats.starts,
+                      feats, verdict=embeddings.music_verdict_of(feats))
 
 
 def predict_source(model: LoadedModel, source, *, name: str | None = None) -> Prediction:

@@ -128,7 +128,7 @@ def test_entries_are_plain_npz_files(paths, tmp_path):
     for entry in entries:
         with np.load(entry, allow_pickle=False) as npz:  # no object arrays anywhere
             arrays = {k: npz[k] for k in npz.files}
-        assert set(arrays) == {"rows", "starts", "names", "seconds", "log_mel", "extra_rms"}
+        assert set(arrays) == {"rows", "starts", "names", "seconds", "log_mel", "extra_rms", "extra_segment_db", "extra_span"}
         assert arrays["names"].dtype.kind == "U" and arrays["rows"].dtype == np.float32
     assert json.loads((folder / "config.json").read_text()) == CONFIG.to_dict()
 

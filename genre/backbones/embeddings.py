@@ -69,14 +69,14 @@ def _describing_backbone(config: FeatureConfig, group: str) -> str | None:
 
 def top_labels(feats: ClipFeatures, config: FeatureConfig, *, group: str = "tags", k: int = 5,
                exclude: tuple[str, ...] = ()) -> list[tuple[str, float]]:
-    """The clip's ``k`` most probable labels of a describing group (mean over segments), e.g.
+    """The clip's ``k`` most probable labels of a describing group (mean over sounding segments), e.g.
     MusiCNN ``tags`` ('guitar', 0.41) or ``audioset`` ('Happy music', 0.12); empty when the
     features have no such group. Labels in ``exclude`` are skipped."""
     probs = (feats.extras or {}).get(group)
     name = _describing_backbone(config, group)
     if probs is None or name is None or not len(probs):
         return []
-    mean = np.asarray(probs).mean(axis=0)
+    mean = feats.sounding(probs).mean(axis=0)
     labels = describing_labels(name)
     ranked = [(labels[i], float(mean[i])) for i in np.argsort(mean)[::-1] if labels[i] not in exclude]
     return ranked[:k]
@@ -92,9 +92,9 @@ VERDICT_BACKBONE = "mn04"
 
 def music_verdict_of(feats: ClipFeatures, y: np.ndarray | None = None,
                      config: FeatureConfig | None = None) -> MusicVerdict | None:
-    """Whether the clip is music, from the AudioSet probabilities in ``feats`` or, for features
-    without them, from mn04 run on ``y`` (mono, at ``config.sr``; ~0.05 s of CPU per 30 s) over the
-    same segments. None without either, or (with a logged warning) if mn04's weights cannot be
+    """Whether the clip is music (over its sounding segments), from the AudioSet probabilities in
+    ``feats`` or, for features without them, from mn04 run on ``y`` (mono, at ``config.sr``; ~0.05 s
+    of CPU per 30 s) over the same segments. None without either, or (with a logged warning) if mn04's weights cannot be
     loaded."""
     backbone = backbones.BACKBONES[VERDICT_BACKBONE]
     probs = (feats.extras or {}).get(backbone.describe_group)
@@ -111,4 +111,4 @@ def music_verdict_of(feats: ClipFeatures, y: np.ndarray | None = None,
     except (OSError, RuntimeError) as err:
         logging.getLogger(__name__).warning("no music verdict: %s", err)
         return None
-    return music_verdict(probs, labels)
+    return music_verdict(feats.sounding(probs), labels)

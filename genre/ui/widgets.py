@@ -144,16 +144,22 @@ def decode_info(audio: AudioInfo) -> None:
 
 
 def _votes(prediction: Prediction) -> str:
-    """'7 of 10 segments voted rock, 3 metal.'"""
-    winners = np.argmax(prediction.segment_probs, axis=1)
+    """'7 of 10 segments voted rock, 3 metal.' (silent segments are counted apart: they do not vote)."""
+    silent = prediction.features.silent()
+    winners = np.argmax(prediction.segment_probs[~silent], axis=1)
     counts = np.bincount(winners, minlength=len(prediction.labels))
     order = [i for i in np.argsort(counts)[::-1] if counts[i]]
-    n = len(winners)
+    n, quiet = len(winners), int(silent.sum())
+    left_out = f" {quiet} silent segment{'s' if quiet > 1 else ''} did not vote." if quiet else ""
+    lead, tail_silence = prediction.features.trimmed()
+    ends = [f"the first {lead:.1f} s"] * (lead > 0) + [f"the last {tail_silence:.1f} s"] * (tail_silence > 0)
+    if ends:
+        left_out += f" Silence left out: {' and '.join(ends)}."
     if n == 1:
-        return "The clip was heard as one segment."
+        return "The clip was heard as one segment." + left_out
     first, *rest = order
     tail = "".join(f", {counts[i]} {prediction.labels[i]}" for i in rest[:3])
-    return f"{counts[first]} of {n} segments voted {prediction.labels[first]}{tail}."
+    return f"{counts[first]} of {n} segments voted {prediction.labels[first]}{tail}.{left_out}"
 
 
 def _top_tags(prediction: Prediction, config: FeatureConfig | None, k: int = 5) -> list[str]:
@@ -202,7 +208,10 @@ def _genre_answer(prediction: Prediction, *, config: FeatureConfig | None, k: in
         st.markdown("**Genre over time**")
         seconds = config.segment_seconds if config else None
         st.plotly_chart(plots.segment_timeline(prediction.segment_probs, prediction.starts, prediction.labels,
-                                               segment_seconds=seconds), key=f"{key}_timeline")
+                                               segment_seconds=seconds, silent=prediction.features.silent(),
+                                               trimmed=prediction.features.trimmed(),
+                                               seconds=prediction.features.seconds),
+                        key=f"{key}_timeline")
 
 
 def prediction_view(prediction: Prediction, *, config: FeatureConfig | None = None, k: int | None = None,
