@@ -80,6 +80,8 @@ RECIPES.update({
                     backbone_config(FUSED, groups=("penultimate", "embedding")), LINEAR),
     "fused-as": Recipe("fused-as", "MSD penultimate + mn04 embedding + AudioSet probabilities -> logistic regression",
                        backbone_config(FUSED), LINEAR),
+    "fused-as-nolift": Recipe("fused-as-nolift", "the same without the few-clip logit lift (ModelSpec.logit_adjust)",
+                              backbone_config(FUSED), replace(LINEAR, logit_adjust=False)),
     "fused-nocw": Recipe("fused-nocw", "MSD penultimate + mn04 embedding -> logistic regression, no class weights",
                          backbone_config(FUSED, groups=("penultimate", "embedding")),
                          replace(LINEAR, class_weight=False)),

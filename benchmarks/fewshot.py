@@ -1,24 +1,29 @@
 """How well a genre is learned from a few examples: the "teach it" feature, measured.
 
 On the development clips of ../shared/gtzan (train + valid lists), with the shipped model's
-recipe (MusiCNN + mn04 embeddings, class-weighted logistic regression). For each draw (seed), the
-clips are split into artist-grouped folds (genre.dataset.grouped_folds): one fold is the test
-side, the others the training side, so no test clip shares an artist with a training clip.
+recipe (MusiCNN + mn04 embeddings, class-weighted logistic regression with the few-clip logit
+lift, ``--no-lift`` without it). For each draw (seed), the clips are split into 5 artist-grouped
+folds (genre.dataset.grouped_folds); each fold in turn is the test side and the others the
+training side, so every clip is tested once per draw and no test clip shares an artist with a
+training clip.
 
-**A new genre from k examples.** For each genre G in turn: a model is trained on the training side
-*without* G (9 genres: the reference for the others), and models trained on the training side
-without G plus k clips of G (k in --ks; the clips are taken artist by artist from G's training
-side, in an order drawn by the seed, so k examples come from few artists, as a person's would).
-Reported per k: G's recall on the test side (clips of artists none of the k came from), and the
-accuracy of the other genres' test clips relative to the 9-genre model (negative: they lost).
-``all`` is G with all its training-side clips, the ceiling.
+**A new genre from k examples.** For each fold and genre G: a model is trained on the training
+side *without* G (9 genres: the reference for the others), and models trained on the training
+side without G plus k clips of G (k in --ks). ``--draw artists`` (default) takes the k clips from
+as many artists as it can (one clip per artist, artists in an order drawn by the seed), as a person
+choosing examples of a genre would; ``--draw few`` takes them artist by artist, so from as few
+artists as possible (the harder case). Reported per k: G's recall on the test side (clips of
+artists none of the k came from; per genre over all its test clips, then the mean over genres),
+and the accuracy of the other genres' test clips relative to the 9-genre model (negative: they
+lost; mean over folds and genres). ``all`` is G with all its training-side clips, the ceiling.
 
 **Corrections of a confused pair.** For (rock, pop) and (blues, jazz): a model trained on three
 folds is run on a fourth (the person's library); k of the clips of the pair it got wrong *within
 the pair* are added as corrected examples, and both genres' recall is measured on the fifth fold
 before and after.
 
-    python benchmarks/fewshot.py [--data ../shared/gtzan] [--seeds 0,1,2] [--ks 1,3,5,10] [--l2 X] [--no-pairs]
+    python benchmarks/fewshot.py [--data ../shared/gtzan] [--seeds 0,1] [--ks 1,3,5,10] [--draw artists|few]
+                                 [--no-lift] [--l2 X] [--no-pairs]
 """
 from __future__ import annotations
 
@@ -49,41 +54,46 @@ def fit_and_predict(df, features, config, spec, train: np.ndarray, test: np.ndar
     return {int(r): fit.card.labels[i] for r, i in zip(rows, probs.argmax(1))}
 
 
-def artist_order(df, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``rows`` ordered artist by artist (artists in a random order, clips in a random order)."""
+def artist_order(df, rows: np.ndarray, rng: np.random.Generator, *, spread: bool) -> np.ndarray:
+    """``rows`` in the order examples are taken: ``spread`` = one clip of each artist before a
+    second of any (artists in a random order), else artist by artist; clips in a random order."""
     artists = df.iloc[rows]["artist"].fillna(df.iloc[rows]["clip_id"]).to_numpy()
-    order = rng.permutation(sorted(set(artists)))
-    rank = {a: i for i, a in enumerate(order)}
-    shuffled = rng.permutation(len(rows))
-    return rows[sorted(shuffled, key=lambda i: rank[artists[i]])]
+    rank = {a: i for i, a in enumerate(rng.permutation(sorted(set(artists))))}
+    shuffled, seen, keys = rng.permutation(len(rows)), {}, []
+    for i in shuffled:
+        seen[artists[i]] = seen.get(artists[i], 0) + 1
+        keys.append((seen[artists[i]], rank[artists[i]]) if spread else (rank[artists[i]], seen[artists[i]]))
+    return rows[[shuffled[j] for j in sorted(range(len(shuffled)), key=lambda j: keys[j])]]
 
 
 def accuracy(predicted: dict[int, str], df, rows) -> float:
     return float(np.mean([predicted[r] == df.iloc[r]["label"] for r in rows])) if len(rows) else float("nan")
 
 
-def new_genre(df, features, config, spec, seeds, ks) -> dict:
-    """results[k][genre] = list over seeds of (recall of the genre, change of the others' accuracy)."""
+def new_genre(df, features, config, spec, seeds, ks, *, spread: bool) -> dict:
+    """results[k][genre] = (per test clip of the genre: recalled or not, per fold: change of the
+    others' accuracy), over all folds of all draws."""
     labels = np.array(df["label"])
     out: dict = {k: {} for k in [*ks, "all"]}
     for seed in seeds:
         rng = np.random.default_rng(seed)
-        fold = grouped_folds(df, n_splits=5, seed=seed)[0]
-        train, test = fold.train, fold.valid
-        for genre in sorted(set(labels)):
-            others_train, others_test = train[labels[train] != genre], test[labels[test] != genre]
-            genre_test = test[labels[test] == genre]
-            pool = artist_order(df, train[labels[train] == genre], rng)
-            base = accuracy(fit_and_predict(df, features, config, spec, others_train, others_test, seed), df,
-                            others_test)
-            for k in [*ks, "all"]:
-                chosen = pool if k == "all" else pool[:k]
-                said = fit_and_predict(df, features, config, spec, np.concatenate([others_train, chosen]),
-                                       test, seed)
-                recall = float(np.mean([said[r] == genre for r in genre_test])) if len(genre_test) else float("nan")
-                out[k].setdefault(genre, []).append((recall, accuracy(said, df, others_test) - base))
-            print(f"  seed {seed} {genre}: " + ", ".join(f"k={k} recall {out[k][genre][-1][0]:.2f} others "
-                                                        f"{out[k][genre][-1][1]:+.3f}" for k in out), flush=True)
+        for fold in grouped_folds(df, n_splits=5, seed=seed):
+            train, test = fold.train, fold.valid
+            for genre in sorted(set(labels)):
+                others_train, others_test = train[labels[train] != genre], test[labels[test] != genre]
+                genre_test = test[labels[test] == genre]
+                pool = artist_order(df, train[labels[train] == genre], rng, spread=spread)
+                base = accuracy(fit_and_predict(df, features, config, spec, others_train, others_test, seed), df,
+                                others_test)
+                for k in [*ks, "all"]:
+                    chosen = pool if k == "all" else pool[:k]
+                    said = fit_and_predict(df, features, config, spec, np.concatenate([others_train, chosen]),
+                                           test, seed)
+                    hits, changes = out[k].setdefault(genre, ([], []))
+                    hits.extend(said[r] == genre for r in genre_test)
+                    changes.append(accuracy(said, df, others_test) - base)
+            print(f"  seed {seed} fold {fold.info['fold']}: " + ", ".join(
+                f"k={k} recall {np.mean([np.mean(h) for h, _ in out[k].values() if h]):.2f}" for k in out), flush=True)
     return out
 
 
@@ -121,8 +131,11 @@ def interval(values) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "gtzan"))
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--seeds", default="0,1")
     p.add_argument("--ks", default="1,3,5,10")
+    p.add_argument("--draw", choices=("artists", "few"), default="artists",
+                   help="take the k examples from as many artists as possible (default) or as few")
+    p.add_argument("--no-lift", action="store_true", help="without the few-clip logit lift (ModelSpec.logit_adjust)")
     p.add_argument("--l2", type=float, default=None, help="the logistic regression's L2 (default: the shipped model's)")
     p.add_argument("--no-pairs", action="store_true", help="skip the confused-pair part")
     p.add_argument("--jobs", type=int, default=-1)
@@ -133,29 +146,30 @@ def main(argv=None) -> int:
     except ValueError as err:
         sys.exit(str(err))
     card = read_card(DEFAULT_MODEL_DIR)
-    config, spec = card.config, ModelSpec(**{**card.spec, **({"l2": args.l2} if args.l2 is not None else {})})
+    changes = {**({"l2": args.l2} if args.l2 is not None else {}), **({"logit_adjust": False} if args.no_lift else {})}
+    config, spec = card.config, ModelSpec(**{**card.spec, **changes})
     started = time.time()
     built = FeatureStore().build(df["path"], config, n_jobs=args.jobs)
     df = df[df["path"].isin(built.features)].reset_index(drop=True)
     print(f"{len(df)} development clips, {config.kind} features ({time.time() - started:.0f} s), "
-          f"{spec.family} L2 {spec.l2:g}; seeds {seeds}\n", flush=True)
-    shots = new_genre(df, built.features, config, spec, seeds, ks)
-    print(f"\nA new genre from k examples ({len(seeds)} draws x {df['label'].nunique()} genres; mean and 95 % "
-          "interval over genres and draws):\n")
+          f"{spec.family} L2 {spec.l2:g}, few-clip lift {'on' if spec.logit_adjust else 'off'}; seeds {seeds}; "
+          f"examples from {'as many' if args.draw == 'artists' else 'as few'} artists as possible\n", flush=True)
+    shots = new_genre(df, built.features, config, spec, seeds, ks, spread=args.draw == "artists")
+    print(f"\nA new genre from k examples ({len(seeds)} draws x 5 folds x {df['label'].nunique()} genres; recall "
+          "per genre over its test clips, then the mean and 95 % interval over genres):\n")
     print("| k | recall of the new genre (unseen artists) | others' accuracy change | genres recalled >= 0.6 |")
     print("|---:|---|---|---:|")
     for k, per_genre in shots.items():
-        recalls = [r for runs in per_genre.values() for r, _ in runs]
-        changes = [c for runs in per_genre.values() for _, c in runs]
-        means = [np.nanmean([r for r, _ in runs]) for runs in per_genre.values()]
-        print(f"| {k} | {interval(recalls)} | {np.mean(changes):+.3f} (worst {min(changes):+.3f}) | "
-              f"{sum(m >= 0.6 for m in means)} of {len(means)} |")
+        recalls = [np.mean(hits) for hits, _ in per_genre.values() if hits]
+        changes = [c for _, runs in per_genre.values() for c in runs]
+        print(f"| {k} | {interval(recalls)} | {np.mean(changes):+.3f} (worst fold {min(changes):+.3f}) | "
+              f"{sum(r >= 0.6 for r in recalls)} of {len(recalls)} |")
     k5 = 5 if 5 in shots else ks[-1]
-    print(f"\nPer genre, k = {k5} (recall; others' accuracy change), mean over draws:\n")
-    print("| genre | recall | others |")
-    print("|---|---:|---:|")
-    for genre, runs in shots[k5].items():
-        print(f"| {genre} | {np.nanmean([r for r, _ in runs]):.2f} | {np.mean([c for _, c in runs]):+.3f} |")
+    print(f"\nPer genre, k = {k5} (recall over its test clips; others' accuracy change, mean over folds):\n")
+    print("| genre | test clips | recall | others |")
+    print("|---|---:|---:|---:|")
+    for genre, (hits, runs) in shots[k5].items():
+        print(f"| {genre} | {len(hits)} | {np.mean(hits):.2f} | {np.mean(runs):+.3f} |")
     if args.no_pairs:
         return 0
     pairs = corrections(df, built.features, config, spec, seeds, ks)

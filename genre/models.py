@@ -56,6 +56,10 @@ class ModelSpec:
     l2: float = 1e-4
     class_weight: bool = True
     """Weight each genre's segments by the inverse of its frequency (balanced)."""
+    logit_adjust: bool = True
+    """'logreg' only: raise the logit of each label with fewer training clips than the median
+    label by log(median / its clips) (logit adjustment, Menon et al. 2021). Balanced weights alone
+    leave a label taught from a few examples under-predicted (:func:`genre.train.fit_logistic`)."""
 
     def __post_init__(self):
         if self.family not in FAMILIES:

@@ -3,6 +3,7 @@ report every epoch, stop on request, and describe themselves in a complete model
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from genre.dataset import Split, discover, split_stratified
 from genre.features import FeatureConfig
 from genre.models import ModelSpec
 from genre.store import FeatureStore
-from genre.train import clip_probabilities, stack_segments, train_model
+from genre.train import SegmentTable, clip_probabilities, few_clip_lift, stack_segments, train_model
 
 CONFIG = FeatureConfig()
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy keyword:DeprecationWarning")
@@ -134,7 +135,18 @@ def test_stack_segments_and_clip_probabilities(data):
     assert np.allclose(per_clip, [[0.2, 0.8], [1.6 / 3, 1.4 / 3]])
 
 
+def test_few_clip_lift_raises_only_labels_under_the_median():
+    """log(median / clips) for a label of fewer clips than the median label, per clip not segment."""
+    clips = np.repeat(np.arange(40), 10)  # 40 clips of 10 segments: 16, 16, 3 and 5 clips per label
+    y = np.repeat([0] * 16 + [1] * 16 + [2] * 3 + [3] * 5, 10)
+    lift = few_clip_lift(SegmentTable(np.zeros((len(y), 1)), y, clips), np.arange(4))
+    assert np.allclose(lift, [0, 0, np.log(10.5 / 3), np.log(10.5 / 5)])
+    even = SegmentTable(np.zeros((40, 1)), np.repeat([0, 1], 20), np.repeat(np.arange(8), 5))
+    assert np.allclose(few_clip_lift(even, np.array([0, 1])), 0)
+
+
 def test_logistic_regression_is_sklearns_fit_inside_a_keras_model(data, tmp_path):
+    from scipy.special import softmax
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -152,7 +164,10 @@ def test_logistic_regression_is_sklearns_fit_inside_a_keras_model(data, tmp_path
     reference.fit(scaler.transform(train.x), train.y)
     valid = stack_segments(df, feats, split.valid, LABELS)
     ours = trained.keras_model.predict(valid.x, verbose=0)
-    assert np.allclose(ours, reference.predict_proba(scaler.transform(valid.x)), atol=1e-4)
+    lifted = reference.decision_function(scaler.transform(valid.x)) + few_clip_lift(train, reference.classes_)
+    assert np.allclose(ours, softmax(lifted, axis=1), atol=1e-4)
+    plain = train_model(df, feats, split, CONFIG, replace(spec, logit_adjust=False)).keras_model
+    assert np.allclose(plain.predict(valid.x, verbose=0), reference.predict_proba(scaler.transform(valid.x)), atol=1e-4)
     saved = save_model(trained.keras_model, trained.card, tmp_path / "logreg")
     assert np.allclose(load_model(saved).keras_model.predict(valid.x, verbose=0), ours, atol=1e-6)
     assert read_card(saved).spec["family"] == "logreg"
