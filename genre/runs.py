@@ -134,11 +134,13 @@ class TrainRequest:
 def retrain_request(card: ModelCard, *, root: str | Path, examples_root: str | Path,
                     compare_with: str = "") -> TrainRequest:
     """"Retrain with my examples": the recipe of the model whose card is ``card`` (its features
-    and model settings) on the dataset ``root`` plus the examples folder (on the examples alone
-    when ``root`` is that folder), with an artist split in which each example is its own group."""
+    and model settings, with the few-clip logit lift on: a label of a few examples needs it) on the
+    dataset ``root`` plus the examples folder (on the examples alone when ``root`` is that folder),
+    with an artist split in which each example is its own group."""
     root, examples_root = str(Path(root).resolve()), str(Path(examples_root).resolve())
     return TrainRequest(root=root, extra_roots=() if root == examples_root else (examples_root,), config=card.config,
-                        spec=ModelSpec(**card.spec), split="artist", compare_with=compare_with)
+                        spec=ModelSpec(**{**card.spec, "logit_adjust": True}), split="artist",
+                        compare_with=compare_with)
 
 
 @dataclass(frozen=True)
