@@ -48,7 +48,7 @@ def missing_clips(paths: Sequence[str], config: FeatureConfig, *, store: Feature
             digest = file_digest(path)
         except OSError:
             continue
-        missing += not store.entry_path(digest, config).is_file()
+        missing += not store.has(digest, config)
     return missing
 
 
@@ -66,6 +66,25 @@ def duration(seconds: float) -> str:
         return f"{max(1, round(minutes))} min"
     hours, rest = divmod(round(minutes), 60)
     return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def extraction_line(what: str, *, done: int, total: int, missing: int, kind: str, computed: int = 0,
+                    rate: float = 0.0, eta: float | None = None) -> str:
+    """What an extraction is doing, for people: 'Reading the cached <what> features of 370
+    clips… 120/370' or 'Extracting <what> features of 40 clips (330 more are cached): 12/40 ·
+    0.9 clips/s · about 31 s left. They are cached for next time.' (``done`` of ``total`` clips
+    reported, ``missing`` of them to compute, ``computed`` so far at ``rate`` clips/s, ``eta`` s
+    left: :meth:`ExtractionClock.update`; before a rate, the estimate for ``kind``)."""
+    if not missing:
+        return f"Reading the cached {what} features of {total} clips… {done}/{total}"
+    cached = total - missing
+    line = f"Extracting {what} features of {missing} clips" + (f" ({cached} more are cached)" if cached else "")
+    if computed and rate:
+        line += f": {computed}/{missing} · {rate:.2f} clips/s · about {duration(eta or 0.0)} left"
+    else:
+        line += (f": {computed}/{missing} · about {duration(eta or extraction_seconds(missing - computed, kind))} "
+                 f"left (estimated from {seconds_per_clip(kind):.2f} s per clip measured on this machine)")
+    return line + ". They are cached for next time."
 
 
 @dataclass

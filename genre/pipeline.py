@@ -7,6 +7,7 @@ about 30 s (whole segments), which bounds memory for tracks of any length.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -28,6 +29,26 @@ def storage_config(config: FeatureConfig) -> FeatureConfig:
     """The config whose features are computed and cached: for a backbone, all its output groups
     (one forward pass gives them all), so choosing other groups later needs no recomputation."""
     return replace(config, groups=backbones.groups_of(config.kind)) if is_backbone(config) else config
+
+
+def part_configs(config: FeatureConfig) -> list[FeatureConfig]:
+    """The storage configs of each backbone of a combined kind (``MSD_musicnn+mn04`` -> the
+    ``MSD_musicnn`` and the ``mn04`` one, each at its own rate, with all its groups), as a
+    single-backbone extraction would use them, so the two share cache entries; [] for a
+    single backbone or hand-crafted features."""
+    if not is_backbone(config) or len(backbones.parts(config.kind)) < 2:
+        return []
+    return [replace(storage_config(config), kind=b.name, sr=b.sr, groups=b.groups,
+                    window_seconds=0.0 if b.fixed_window else config.window_seconds)
+            for b in backbones.parts(config.kind)]
+
+
+def join_parts(parts: Sequence[ClipFeatures]) -> ClipFeatures:
+    """One backbone's features after another (same segments), as a combined kind computes them."""
+    first = parts[0]
+    extras = {k: v for feats in parts for k, v in (feats.extras or {}).items()}
+    return replace(first, rows=np.concatenate([f.rows for f in parts], axis=1),
+                   names=[n for f in parts for n in f.names], extras=extras or None)
 
 
 def select_groups(feats: ClipFeatures, config: FeatureConfig) -> ClipFeatures:

@@ -1,7 +1,9 @@
 """On-disk feature cache keyed by (file content hash, FeatureConfig), filled in parallel.
 
 Layout: ``<cache>/<config digest>/<sha256 of the file>.npz`` (plain ``np.savez``, loaded with
-``allow_pickle=False``) plus ``config.json``. Each entry is written to a uniquely named temporary
+``allow_pickle=False``) plus ``config.json``. A combined backbone kind (``MSD_musicnn+mn04``) is
+kept as each backbone's own entries, so an extraction of one backbone after the combined one
+(or the other way round) computes nothing twice. Each entry is written to a uniquely named temporary
 file in the same folder, flushed to disk and renamed, so processes on one machine or on several
 sharing the folder (a Dask cluster over NFS/SMB) never leave or read a half-written entry, and
 a killed writer leaves only an ignored ``.tmp-*`` file. Filling it is spread over a
@@ -21,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from genre import locations
-from genre.audio import AudioError
+from genre.audio import AudioError, decode
 from genre.engine import Engine, LocalEngine, batches_of
 from genre.features import FeatureConfig
 from genre.numba_cache import warm_librosa
 from genre.clip import ClipFeatures
-from genre.pipeline import features_of, select_groups, storage_config
+from genre.pipeline import clip_features, join_parts, part_configs, select_groups, storage_config
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, path_just_finished)"""
@@ -106,17 +108,29 @@ class FeatureStore:
         return self.folder(config) / f"{digest}.npz"
 
     def load(self, digest: str, config: FeatureConfig) -> ClipFeatures | None:
-        """Cached features for a content digest, or None (missing or unreadable entry)."""
-        path = self.entry_path(digest, config)
+        """Cached features for a content digest, or None (missing or unreadable entry). A combined
+        kind is read from its backbones' own entries (shared with single-backbone extractions),
+        or from one entry of its own written by versions before that."""
+        whole = self._read(self.entry_path(digest, config))
+        if whole is None and part_configs(config):
+            parts = [self._read(self.entry_path(digest, part)) for part in part_configs(config)]
+            whole = None if any(p is None for p in parts) else join_parts(parts)
+        return None if whole is None else select_groups(whole, config)
+
+    def has(self, digest: str, config: FeatureConfig) -> bool:
+        """Whether the features of a content digest are cached (without reading them)."""
+        return self.entry_path(digest, config).is_file() or bool(part_configs(config)) and all(
+            self.entry_path(digest, part).is_file() for part in part_configs(config))
+
+    def _read(self, path: Path) -> ClipFeatures | None:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             extras = {k[6:]: v for k, v in arrays.items() if k.startswith("extra_")}
-            feats = ClipFeatures(arrays["rows"], arrays["starts"], [str(n) for n in arrays["names"]],
-                                 float(arrays["seconds"]), arrays.get("log_mel"), extras or None)
-            return select_groups(feats, config)
+            return ClipFeatures(arrays["rows"], arrays["starts"], [str(n) for n in arrays["names"]],
+                                float(arrays["seconds"]), arrays.get("log_mel"), extras or None)
         except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile):
-            return None  # damaged or foreign entry (a killed copy, a full disk): recomputed
+            return None  # missing, damaged or foreign entry (a killed copy, a full disk): recomputed
 
     def save(self, digest: str, config: FeatureConfig, feats: ClipFeatures) -> None:
         """Cache ``feats``, computed with ``storage_config(config)``."""
@@ -142,12 +156,23 @@ class FeatureStore:
         return self.compute(path, digest, config), True
 
     def compute(self, path: str | Path, digest: str, config: FeatureConfig) -> ClipFeatures:
-        """Decode and featurise the file at ``path`` (content ``digest``), cache and return it.
+        """Decode and featurise the file at ``path`` (content ``digest``), cache and return it;
+        for a combined kind only the backbones not cached yet run, each cached on its own.
         Raises :class:`AudioError` if it cannot be decoded."""
-        feats, decoded = features_of(path, storage_config(config))
-        feats = with_rms(feats, decoded.y)
-        self.save(digest, config, feats)
-        return select_groups(feats, config)
+        decoded = decode(path, sr=config.sr)
+        parts = part_configs(config)
+        if not parts:
+            feats = with_rms(clip_features(decoded.y, storage_config(config)), decoded.y)
+            self.save(digest, config, feats)
+            return select_groups(feats, config)
+        computed = []
+        for part in parts:
+            feats = self._read(self.entry_path(digest, part))
+            if feats is None:  # heard at the combined kind's rate, resampled to the backbone's own
+                feats = with_rms(clip_features(decoded.y, replace(part, sr=config.sr)), decoded.y)
+                self.save(digest, part, feats)
+            computed.append(feats)
+        return select_groups(join_parts(computed), config)
 
     def build(self, paths: Sequence[str | Path], config: FeatureConfig, *, n_jobs: int = -1,
               progress: Progress | None = None, engine: Engine | None = None, keep: bool = True,

@@ -118,3 +118,28 @@ def test_phase_durations():
                             phases=(("features", 100.0), ("loading", 110.0), ("training", 125.0)))
     assert snap.phase_seconds() == {"features": 10.0, "loading": 15.0, "training": 5.0}
     assert replace(snap, state=runs.RUNNING, finished=None).phase_seconds() == {"features": 10.0, "loading": 15.0}
+
+
+def test_the_dataset_maps_extraction_bar_says_phase_rate_and_time_left(tmp_path, monkeypatch):
+    """The Dataset map and Similar's index wait with the same words as a training run: reading the
+    cache, or extracting N clips with the rate and time left once clips come."""
+    from conftest import synth, write_wav
+    from genre.store import FeatureStore
+    from genre.ui import dataset_cache
+
+    texts = []
+
+    class Bar:
+        def progress(self, value, text):
+            texts.append(text)
+
+    monkeypatch.setattr(dataset_cache.st, "progress", lambda value, text: (texts.append(text), Bar())[1])
+    paths = [str(write_wav(tmp_path / f"{i}.wav", synth("tones", seed=i))) for i in range(3)]
+    store = FeatureStore(tmp_path / "cache")
+    store.build(paths[:1], FeatureConfig(), n_jobs=1)
+    _, progress = dataset_cache.extraction_progress(paths, FeatureConfig(), store=store)
+    assert texts[0].startswith("Extracting hand-crafted features of 2 clips (1 more are cached): 0/2 · about")
+    store.build(paths, FeatureConfig(), n_jobs=1, progress=progress)
+    assert "clips/s" in texts[-1] and texts[-1].endswith("They are cached for next time.")
+    _, progress = dataset_cache.extraction_progress(paths, FeatureConfig(), store=store)
+    assert texts[-1] == "Reading the cached hand-crafted features of 3 clips… 0/3"

@@ -189,3 +189,40 @@ def test_two_processes_filling_one_cache_at_once(paths, tmp_path):
     assert after.computed == 0 and after.failed == []
     fresh = FeatureStore(tmp_path / "fresh").build(paths, CONFIG, n_jobs=1)
     assert all(_close(after.features[p], fresh.features[p]) for p in paths)
+
+
+def test_a_combined_kind_shares_each_backbones_entries(tmp_path):
+    """MusiCNN + mn04 is stored as each backbone's own entries: after the combined extraction a
+    single-backbone one computes nothing; after one backbone the combined one runs only the other;
+    entries a combined kind wrote on its own (older versions) still load."""
+    from genre.backbones.embeddings import backbone_config
+    from genre.pipeline import part_configs, storage_config
+
+    combined, msd, mn04 = (backbone_config(k) for k in ("MSD_musicnn+mn04", "MSD_musicnn", "mn04"))
+    assert [p.digest() for p in part_configs(combined)] == [storage_config(msd).digest(), storage_config(mn04).digest()]
+    files = [str(write_wav(tmp_path / "audio" / f"{k}.wav", synth(k, seconds=4.0))) for k in ("tones", "buzz")]
+    store = FeatureStore(tmp_path / "cache")
+    first = store.build(files, combined, n_jobs=1)
+    assert first.computed == 2 and not first.failed
+    assert store.build(files, msd, n_jobs=1).computed == 0
+    assert store.build(files, mn04, n_jobs=1).computed == 0
+    assert not store.folder(combined).exists()  # nothing stored twice
+    alone = store.build(files, msd, n_jobs=1).features[files[0]]
+    joined = first.features[files[0]]
+    msd_columns = [i for i, n in enumerate(joined.names) if n.startswith("msd_")]
+    assert alone.names == [joined.names[i] for i in msd_columns]
+    # MusiCNN heard through a 32 kHz decode, resampled to its 16 kHz, is what a 16 kHz decode gives
+    reference, _ = features_of(files[0], msd)
+    assert np.corrcoef(reference.rows.ravel(), alone.rows.ravel())[0, 1] > 0.9999
+
+    shutil.rmtree(store.folder(mn04))
+    msd_entries = {p: p.stat().st_mtime_ns for p in store.folder(msd).glob("*.npz")}
+    again = FeatureStore(tmp_path / "cache").build(files, combined, n_jobs=1)
+    assert again.computed == 2 and len(list(store.folder(mn04).glob("*.npz"))) == 2
+    assert {p: p.stat().st_mtime_ns for p in store.folder(msd).glob("*.npz")} == msd_entries  # only mn04 ran
+    assert np.allclose(again.features[files[1]].rows, first.features[files[1]].rows, atol=1e-5)
+
+    legacy = FeatureStore(tmp_path / "legacy")  # an entry of the combined kind itself, as older versions wrote
+    feats, _ = features_of(files[0], storage_config(combined))
+    legacy.save(file_digest(files[0]), combined, feats)
+    assert legacy.build(files[:1], combined, n_jobs=1).computed == 0

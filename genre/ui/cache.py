@@ -308,11 +308,9 @@ def neighbour_index(clips: pd.DataFrame, config: FeatureConfig, *, build: bool =
         return registry.get(key)
     from genre.similar import NeighbourIndex
 
-    bar = st.progress(0.0, text="Reading the feature cache…")
+    from genre.ui.dataset_cache import extraction_progress
 
-    def progress(done: int, total: int, path: str) -> None:
-        bar.progress(done / total, text=f"Features {done}/{total} · {Path(path).name}")
-
+    bar, progress = extraction_progress(clips["path"].tolist(), config)
     try:
         index = NeighbourIndex.build(clips, config, progress=progress)
     except ValueError as err:

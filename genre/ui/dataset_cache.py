@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -64,6 +63,26 @@ def _tables() -> dict[tuple[str, str, str], ClipTable]:
     return {}
 
 
+def extraction_progress(paths: list[str], config: FeatureConfig, *, store: FeatureStore | None = None):
+    """A progress bar for :meth:`FeatureStore.build` of ``paths`` and its ``progress`` callback:
+    the bar says whether the features are read from the cache or extracted, and while extracting,
+    the rate and time left (as the Train page's runs do). Returns (bar, progress)."""
+    from genre import eta
+    from genre.ui.jobs import features_title
+
+    missing = eta.missing_clips(paths, config, store=store)
+    what = features_title(config.kind)
+    clock = eta.ExtractionClock(len(paths), missing, config.kind, threads=os.cpu_count() or 1)
+    bar = st.progress(0.0, text=eta.extraction_line(what, done=0, total=len(paths), missing=missing, kind=config.kind))
+
+    def progress(done: int, total: int, path: str) -> None:
+        state = clock.update(done)
+        bar.progress(done / total, text=eta.extraction_line(what, done=done, total=total, missing=missing,
+                                                            kind=config.kind, **state))
+
+    return bar, progress
+
+
 def clip_table(clips: pd.DataFrame, config: FeatureConfig) -> ClipTable:
     """Features of every clip from the on-disk feature store; missing ones are extracted in
     parallel under a progress bar (once: the store keeps them for the next visit). A table kept
@@ -72,12 +91,7 @@ def clip_table(clips: pd.DataFrame, config: FeatureConfig) -> ClipTable:
     registry, key = _tables(), (str(store.root), config.digest(), _files_key(clips["path"]))
     if key in registry:
         return replace(registry[key], computed=0)
-    bar = st.progress(0.0, text="Reading the feature cache…")
-
-    def progress(done: int, total: int, path: str) -> None:
-        bar.progress(done / total, text=f"Features {done}/{total} · {Path(path).name} "
-                                        "(extracted once, then cached for your next visit)")
-
+    bar, progress = extraction_progress(clips["path"].tolist(), config, store=store)
     try:
         result = store.build(clips["path"].tolist(), config, progress=progress)
     finally:

@@ -78,17 +78,10 @@ def phase_text(snap: runs.RunSnapshot, *, threads: int, typical: float | None = 
         done, total = snap.progress
         info = snap.extraction
         missing, computed = int(info.get("missing", 0)), int(info.get("computed", 0))
-        what = features_title(snap.request.config.kind)
-        if not missing:
-            return f"Reading the cached {what} features of {total} clips… {done}/{total}", done / max(total, 1)
-        cached = total - missing
-        line = f"Extracting {what} features of {missing} clips" + (f" ({cached} more are cached)" if cached else "")
-        if computed and info.get("rate"):
-            line += (f": {computed}/{missing} · {info['rate']:.2f} clips/s · about {eta.duration(info['eta'])} left")
-        else:
-            line += (f": {computed}/{missing} · about {eta.duration(info.get('eta', 0.0))} left (estimated from "
-                     f"{eta.seconds_per_clip(snap.request.config.kind):.2f} s per clip measured on this machine)")
-        return line + ". They are cached for next time.", computed / missing
+        line = eta.extraction_line(features_title(snap.request.config.kind), done=done, total=total, missing=missing,
+                                   kind=snap.request.config.kind, computed=computed, rate=info.get("rate", 0.0),
+                                   eta=info.get("eta"))
+        return line, (computed / missing if missing else done / max(total, 1))
     if snap.phase == "loading":
         return f"Loading TensorFlow and Keras in the training process… {elapsed} so far{usual}.", None
     if snap.phase == "building":
