@@ -110,7 +110,11 @@ def home() -> None:
             player, result = st.columns([1, 2])
             with player:
                 widgets.play(clip)
-                st.caption(f"Model: {analysis.model} · the Predict page shows more.")
+                st.caption(f"Model: {analysis.model}.")
+                if st.button("Open in Predict", key="home_to_predict", icon=":material/arrow_forward:",
+                             help="The same clip and answer on the Predict page, with its spectrogram, "
+                                  "the genre over time and the teach box."):
+                    widgets.hand_over(clip, "pages/predict.py", key="predict")
             with result:
                 widgets.prediction_view(analysis.prediction, config=analysis.config, k=3, key="home")
 

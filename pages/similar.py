@@ -2,10 +2,12 @@
 tracks of a whole collection indexed with ``python -m genre similar FILE --index DIR``."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
 
+from genre import eta
 from genre.models import DEFAULT_MODEL_DIR, ModelError, read_card
 from genre.similar import CollectionIndex
 from genre.ui import cache, navigation, state, teach, widgets
@@ -21,6 +23,15 @@ def _config():
     except ModelError as err:
         st.warning(f"{err} Using the default model's features instead.")
         return read_card(DEFAULT_MODEL_DIR).config
+
+
+def not_music(verdict) -> None:
+    """Say so when the query clip does not sound like music: its neighbours are then the clips
+    nearest in sound, not songs of its kind."""
+    if verdict is not None and not verdict.is_music:
+        st.warning(f"**This doesn't sound like music** (AudioSet's Music: {verdict.music:.0%}; it sounds like "
+                   f"{widgets.percentages(verdict.sounds_like)}). The clips below are the nearest in sound, "
+                   "not songs like it.")
 
 
 def _cards(neighbours) -> None:
@@ -56,11 +67,12 @@ def collection_page(root: str, file: Path, config) -> None:
     if clip is None:
         return
     widgets.play(clip)
-    vector = cache.query_vector(clip.data, name=clip.name, config=config)
-    if vector is None:
+    query = cache.query_vector(clip.data, name=clip.name, config=config)
+    if query is None:
         return
+    not_music(query[1])
     try:
-        hits = index.query(vector, k=k)
+        hits = index.query(query[0], k=k)
     except ValueError as err:
         st.error(str(err))
         return
@@ -101,8 +113,13 @@ def main() -> None:
                "features), standardised over the dataset; similarity is the cosine (1 = same direction).")
     index = cache.neighbour_index(clips, config)
     if index is None:
-        st.info(f"First the features of all {len(clips)} clips are needed. Missing ones are extracted now, "
-                "in parallel (about a second per clip and core), and cached on disk for next time.")
+        missing = eta.missing_clips(clips["path"].tolist(), config)
+        if missing:
+            seconds = eta.extraction_seconds(missing, config.kind, threads=os.cpu_count() or 1)
+            st.info(f"First the features of all {len(clips)} clips are needed: {missing} are not cached yet and are "
+                    f"extracted now, in parallel (about {eta.duration(seconds)}), and cached on disk for next time.")
+        else:
+            st.info(f"The features of all {len(clips)} clips are cached: building the index takes a few seconds.")
         if not st.button("Build the similarity index", type="primary"):
             return
         if cache.neighbour_index(clips, config, build=True) is not None:
@@ -124,11 +141,12 @@ def main() -> None:
     teach.teach(clip.data, clip.name, labels=sorted(set(clips["label"])), key="similar")
     neighbours = index.neighbours_of(clip.path, k=k, other_artists=other_artists) if clip.path else None
     if neighbours is None:
-        vector = cache.query_vector(clip.data, name=clip.name, config=config)
-        if vector is None:
+        query = cache.query_vector(clip.data, name=clip.name, config=config)
+        if query is None:
             return
+        not_music(query[1])
         try:
-            neighbours = index.query(vector, k=k)
+            neighbours = index.query(query[0], k=k)
         except ValueError as err:
             st.error(str(err))
             return

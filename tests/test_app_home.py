@@ -51,6 +51,24 @@ def test_home_counts_clips_per_genre(monkeypatch, tiny_dataset):
     assert any("18 clips" in m.value for m in at.markdown)
 
 
+def test_home_hands_its_clip_to_predict(monkeypatch, tmp_path):
+    """"Open in Predict" opens the Predict page with the same clip chosen and the same answer; the
+    person can still switch to an upload of their own."""
+    at = _app(monkeypatch, tmp_path).run()
+    at.file_uploader[0].set_value(("my song.wav", _wav(), "audio/wav")).run()
+    home_answer = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    at.button(key="home_to_predict").click().run()
+    assert not at.exception
+    at.switch_page("pages/predict.py").run()  # AppTest does not follow st.switch_page by itself
+    assert not at.exception
+    assert at.radio(key="predict_source").value == "handed"
+    assert any("**my song.wav**, handed over from Home." in c.value for c in at.caption)
+    assert [m.value for m in at.markdown if m.value.startswith("#### ")] == home_answer and home_answer
+    assert at.get("plotly_chart")  # the page's own views: bars, spectrogram
+    at.radio(key="predict_source").set_value("upload").run()
+    assert not at.exception and len(at.file_uploader) == 1
+
+
 def test_home_notes_a_card_without_metrics(monkeypatch, tmp_path):
     plain = tmp_path / "models" / "plain"
     shutil.copytree(DEFAULT_MODEL_DIR, plain)

@@ -45,6 +45,7 @@ def similar_page(monkeypatch, tiny_dataset) -> AppTest:
 def test_similar_page_lists_neighbours_of_a_dataset_clip(similar_page):
     at = similar_page
     assert not at.exception
+    assert "18 are not cached yet and are extracted now" in at.info[0].value
     at.button[0].click().run(timeout=180)
     assert not at.exception and not at.error
     table = at.dataframe[0].value
@@ -57,6 +58,9 @@ def test_similar_page_lists_neighbours_of_a_dataset_clip(similar_page):
     again = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/similar.py").run()
     assert not [b for b in again.button if b.label == "Build the similarity index"]
     assert len(again.dataframe[0].value) == 6
+    cache._indexes().clear()  # a new server: the index is gone, the features are still on disk
+    fresh = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).switch_page("pages/similar.py").run()
+    assert fresh.info[0].value == "The features of all 18 clips are cached: building the index takes a few seconds."
 
 
 def test_similar_page_finds_neighbours_of_an_upload(similar_page):
@@ -69,6 +73,8 @@ def test_similar_page_finds_neighbours_of_an_upload(similar_page):
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert table["label"].iloc[0] == "buzz"
+    # a synthetic buzz is not music to AudioSet: the page says its neighbours are only near in sound
+    assert [w.value for w in at.warning if w.value.startswith("**This doesn't sound like music**")]
 
 
 def test_similar_page_without_dataset_says_what_to_do(monkeypatch, tmp_path):

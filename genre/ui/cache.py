@@ -31,6 +31,7 @@ from genre.models import (CARD_FILE, DEFAULT_MODEL_DIR, MODEL_FILE, LoadedModel,
 from genre.pipeline import features_of
 from genre.predict import Prediction, predict_decoded
 from genre.ui import state
+from genre.verdict import MusicVerdict
 
 if TYPE_CHECKING:  # genre.similar imports scikit-learn (~2 s): only the Similar page pays for it
     from genre.similar import NeighbourIndex
@@ -271,16 +272,17 @@ def clip_frames(data: bytes, *, name: str, seconds: float = VIEW_SECONDS) -> tup
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _clip_vector(key: str, config_digest: str, _config: FeatureConfig, _data: bytes, _name: str) -> np.ndarray:
+def _clip_vector(key: str, config_digest: str, _config: FeatureConfig, _data: bytes, _name: str):
+    from genre.backbones.embeddings import music_verdict_of
     from genre.similar import clip_vector
 
-    feats, _ = features_of(_data, _config, name=_name)
-    return clip_vector(feats)
+    feats, decoded = features_of(_data, _config, name=_name)
+    return clip_vector(feats), music_verdict_of(feats, decoded.y, _config)
 
 
-def query_vector(data: bytes, *, name: str, config: FeatureConfig) -> np.ndarray | None:
-    """Mean feature row (n_features,) of a clip under ``config``, cached by content hash;
-    errors are shown, then None."""
+def query_vector(data: bytes, *, name: str, config: FeatureConfig) -> tuple[np.ndarray, MusicVerdict | None] | None:
+    """Mean feature row (n_features,) of a clip under ``config`` and whether it is music (None
+    if that could not be told), cached by content hash; errors are shown, then None."""
     try:
         with st.spinner(f"Computing features of {name}…"):
             return _clip_vector(digest(data), config.digest(), config, data, name)

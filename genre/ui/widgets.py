@@ -17,7 +17,9 @@ from genre.ui import cache
 
 UPLOAD_TYPES = UPLOAD_EXTENSIONS
 """Exactly the file types that decode (libsndfile's, then PyAV's FFmpeg)."""
-SOURCES = {"upload": "Upload a file", "record": "Record", "dataset": "Dataset clip"}
+SOURCES = {"handed": "The clip from Home", "upload": "Upload a file", "record": "Record", "dataset": "Dataset clip"}
+HANDED_CLIP = "handed_clip"
+"""Session key of a clip another page handed over (Home's quick prediction -> Predict)."""
 RECORD_RATE = 44100
 
 
@@ -98,18 +100,33 @@ def dataset_clip(key: str, clips: pd.DataFrame, *, default_genre: int = 0) -> Cl
 def audio_source(key: str, *, sources: tuple[str, ...] = ("upload", "record", "dataset"),
                  default_genre: int = 0) -> Clip | None:
     """Pick a clip from any of ``sources`` ('upload', 'record', 'dataset'; the dataset one only
-    when the sidebar folder holds clips). Returns ``(bytes, display name, dataset path)``."""
+    when the sidebar folder holds clips), or the clip handed over by :func:`hand_over` (offered
+    first while this session has one). Returns ``(bytes, display name, dataset path)``."""
     clips = cache.dataset() if "dataset" in sources else None
-    available = [s for s in sources if s != "dataset" or clips is not None]
+    handed = st.session_state.get(HANDED_CLIP)
+    available = ["handed"] * (handed is not None) + [s for s in sources if s != "dataset" or clips is not None]
+    if st.session_state.get(f"{key}_source") not in (None, *available):
+        del st.session_state[f"{key}_source"]
     source = available[0]
     if len(available) > 1:
         source = st.radio("Source", available, format_func=SOURCES.get, horizontal=True, key=f"{key}_source",
                           label_visibility="collapsed")
+    if source == "handed":
+        st.caption(f"**{handed.name}**, handed over from Home.")
+        return handed
     if source == "upload":
         return upload_clip(f"{key}_upload")
     if source == "record":
         return record_clip(key)
     return dataset_clip(key, clips, default_genre=default_genre)
+
+
+def hand_over(clip: Clip, page: str, *, key: str) -> None:
+    """Open ``page`` (e.g. 'pages/predict.py') with ``clip`` chosen as its source (its source
+    radio keyed ``key``_source); the URL's query parameters go along."""
+    st.session_state[HANDED_CLIP] = clip
+    st.session_state[f"{key}_source"] = "handed"
+    st.switch_page(page, query_params=st.query_params.to_dict())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -169,7 +186,7 @@ def _top_tags(prediction: Prediction, config: FeatureConfig | None, k: int = 5) 
     return [tag for tag, _ in embeddings.top_tags(prediction.features, config, k=k)]
 
 
-def _percentages(pairs, k: int = 3) -> str:
+def percentages(pairs, k: int = 3) -> str:
     """'Speech 85 %, Bird 4 %' from (label, probability) pairs."""
     return ", ".join(f"{label} {p:.0%}" for label, p in list(pairs)[:k])
 
@@ -184,7 +201,7 @@ def verdict_view(prediction: Prediction) -> bool:
     if verdict.is_music:
         return True
     st.error(f"**This doesn't sound like music** (AudioSet's Music: {verdict.music:.0%}). "
-             f"It sounds like: {_percentages(verdict.sounds_like)}.")
+             f"It sounds like: {percentages(verdict.sounds_like)}.")
     return False
 
 
@@ -201,8 +218,8 @@ def _genre_answer(prediction: Prediction, *, config: FeatureConfig | None, k: in
         why += f" MusiCNN hears: {', '.join(tags)}."
     if prediction.verdict is not None:
         verdict = prediction.verdict
-        why += f" AudioSet hears: {_percentages(verdict.sounds_like, k=5)} (Music {verdict.music:.0%})"
-        why += f"; mood: {_percentages(verdict.moods, k=2)}." if verdict.moods else "."
+        why += f" AudioSet hears: {percentages(verdict.sounds_like, k=5)} (Music {verdict.music:.0%})"
+        why += f"; mood: {percentages(verdict.moods, k=2)}." if verdict.moods else "."
     st.caption(f"Why: {why}")
     if len(prediction.segment_probs) > 1:
         st.markdown("**Genre over time**")
