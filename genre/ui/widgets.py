@@ -57,15 +57,21 @@ def upload_clip(key: str, *, label: str = "Drop a clip here") -> Clip | None:
 
 def record_clip(key: str) -> Clip | None:
     """Two browser recorders: Streamlit's ``st.audio_input`` and the compact
-    audio-recorder-streamlit button. The newest recording of either wins."""
-    from audio_recorder_streamlit import audio_recorder
+    audio-recorder-streamlit button (with raw capture: :mod:`genre.ui.recorder`). The newest
+    recording of either wins."""
+    from genre.ui import recorder
 
     left, right = st.columns([3, 1])
     with left:
         recorded = st.audio_input("Record", sample_rate=RECORD_RATE, key=f"{key}_mic")
+    quick = None
     with right:
-        st.caption("…or the hands-free recorder (stops after a pause)")
-        quick = audio_recorder(text="", pause_threshold=2.0, sample_rate=RECORD_RATE, key=f"{key}_recorder")
+        if recorder.available():
+            st.caption("…or the hands-free recorder (stops after a pause)")
+            quick = recorder.hands_free_recorder(pause_threshold=2.0, sample_rate=RECORD_RATE, key=f"{key}_recorder")
+        else:
+            st.caption("The hands-free recorder is off: this version of audio-recorder-streamlit cannot be "
+                       "made to record without the browser's voice processing.")
     candidates = {"mic": recorded.getvalue() if recorded is not None else None, "recorder": quick}
     fresh = {which: cache.digest(data) for which, data in candidates.items() if data}
     seen = st.session_state.setdefault(f"{key}_seen", {})

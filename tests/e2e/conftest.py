@@ -123,11 +123,17 @@ def mic_wav(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory):
+def mic_file(tmp_path_factory) -> Path:
+    """The file the fake microphone plays (:func:`mic_wav`)."""
+    return mic_wav(tmp_path_factory.mktemp("mic") / "mic.wav")
+
+
+@pytest.fixture(scope="session")
+def browser(mic_file):
     """Headless Debian Chromium with a fake microphone playing :func:`mic_wav`."""
     from playwright.sync_api import sync_playwright
 
-    wav = mic_wav(tmp_path_factory.mktemp("mic") / "mic.wav")
+    wav = mic_file
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(serving.CHROMIUM),
                                       args=[*LAUNCH_ARGS, f"--use-file-for-fake-audio-capture={wav}"])
