@@ -65,8 +65,8 @@ def segment_timeline(segment_probs: np.ndarray, starts: np.ndarray, labels: Sequ
                      trimmed: tuple[float, float] = (0.0, 0.0), seconds: float | None = None) -> go.Figure:
     """Heatmap of per-segment probabilities (n_segments, n_labels) over time: x = segment start
     (s), y = genre, colour = probability. Segments flagged in ``silent`` (n_segments,) bool are
-    left blank and marked on a grey 'silence' row on top; ``trimmed`` (seconds of silence left out
-    at the start and end of a clip of ``seconds``) is shaded grey."""
+    left blank and shaded grey, as is ``trimmed`` (seconds of silence left out at the start and end
+    of a clip of ``seconds``)."""
     starts = np.asarray(starts, dtype=float)
     if segment_seconds is None:
         segment_seconds = float(np.median(np.diff(starts))) if len(starts) > 1 else 1.0
@@ -77,16 +77,65 @@ def segment_timeline(segment_probs: np.ndarray, starts: np.ndarray, labels: Sequ
     fig = go.Figure(go.Heatmap(z=z, x=centres, y=list(labels), zmin=0, zmax=1,
                                colorscale="Blues", colorbar=dict(title="p", tickformat=".0%"),
                                hovertemplate="%{x:.1f} s · %{y}: %{z:.0%}<extra></extra>"))
-    if silent.any():
-        fig.add_trace(go.Heatmap(z=[np.where(silent, 1.0, np.nan)], x=centres, y=["silence"], zmin=0, zmax=1,
-                                 colorscale=[[0, "#bbbbbb"], [1, "#bbbbbb"]], showscale=False,
-                                 hovertemplate="%{x:.1f} s · silent: does not vote<extra></extra>"))
-    for x0, x1 in ((0.0, trimmed[0]), ((seconds or 0.0) - trimmed[1], seconds or 0.0)):
+    stretches = [(0.0, trimmed[0]), ((seconds or 0.0) - trimmed[1], seconds or 0.0)]
+    edges = np.diff(np.concatenate([[0], silent.astype(int), [0]]))
+    stretches += [(float(starts[a]), float(starts[b - 1] + segment_seconds))
+                  for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
+    for x0, x1 in stretches:
         if x1 > x0:
             fig.add_vrect(x0=x0, x1=x1, fillcolor="#bbbbbb", opacity=0.5, line_width=0,
                           annotation_text="silence", annotation_position="top left")
-    fig.update_layout(height=80 + 22 * (len(labels) + silent.any()), margin=dict(l=10, r=10, t=10, b=10),
+    fig.update_layout(height=80 + 22 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
                       xaxis=dict(title="time (s)"), yaxis=dict(title=None))
+    if len(starts) > LONG_TIMELINE_SEGMENTS:  # a slider under the chart to zoom into a stretch
+        fig.update_layout(height=fig.layout.height + 60, xaxis=dict(title="time (s)", rangeslider=dict(visible=True)))
+    return fig
+
+
+LONG_TIMELINE_SEGMENTS = 40
+"""Clips of more segments (~2 min) get a zoom slider and a binned summary (:func:`binned_timeline`)."""
+
+
+def time_bins(seconds: float, *, target_bins: int = 24) -> float:
+    """A bin length (s) of 15 s, 30 s, 1, 2, 5 or 10 min that cuts ``seconds`` into about
+    ``target_bins`` bins or fewer."""
+    return next((b for b in (15, 30, 60, 120, 300, 600) if seconds / b <= target_bins), 600.0)
+
+
+def _clock(t: float) -> str:
+    return f"{int(t // 60)}:{int(t % 60):02d}"
+
+
+def binned_timeline(segment_probs: np.ndarray, starts: np.ndarray, labels: Sequence[str], *,
+                    silent: np.ndarray | None = None, bin_seconds: float | None = None) -> go.Figure:
+    """The genre of each stretch of a long clip: bins of ``bin_seconds`` (default
+    :func:`time_bins`), each a bar coloured by the genre most of its sounding segments voted,
+    as opaque as their mean probability of it; hover says the votes. Silent-only bins are grey.
+    ``segment_probs`` (n_segments, n_labels), ``starts`` (n_segments,) in s."""
+    probs, starts = np.asarray(segment_probs, dtype=float), np.asarray(starts, dtype=float)
+    silent = np.zeros(len(starts), dtype=bool) if silent is None else np.asarray(silent, dtype=bool)
+    bin_seconds = bin_seconds or time_bins(float(starts[-1]) if len(starts) else 0.0)
+    which = (starts // bin_seconds).astype(int)
+    colors = genre_colors(labels)
+    fig = go.Figure()
+    for b in np.unique(which):
+        voting = (which == b) & ~silent
+        x, hover = (b + 0.5) * bin_seconds, f"{_clock(b * bin_seconds)}–{_clock((b + 1) * bin_seconds)}"
+        if not voting.any():
+            fig.add_trace(go.Bar(x=[x], y=[1], width=bin_seconds * 0.95, marker_color="#bbbbbb", showlegend=False,
+                                 hovertemplate=f"{hover} · silence<extra></extra>"))
+            continue
+        votes = np.bincount(probs[voting].argmax(axis=1), minlength=len(labels))
+        top = int(votes.argmax())
+        confidence = float(probs[voting, top].mean())
+        fig.add_trace(go.Bar(x=[x], y=[1], width=bin_seconds * 0.95, marker_color=colors[labels[top]],
+                             marker_opacity=0.25 + 0.75 * confidence, name=labels[top], legendgroup=labels[top],
+                             showlegend=labels[top] not in {t.name for t in fig.data},
+                             hovertemplate=(f"{hover} · {labels[top]} ({votes[top]} of {int(voting.sum())} segments, "
+                                            f"mean p {confidence:.0%})<extra></extra>")))
+    fig.update_layout(height=140, margin=dict(l=10, r=10, t=10, b=10), bargap=0, barmode="overlay",
+                      xaxis=dict(title=f"time (s) · bins of {bin_seconds:g} s"), yaxis=dict(visible=False),
+                      legend=dict(orientation="h", y=1.25))
     return fig
 
 

@@ -90,7 +90,9 @@ def main() -> None:
         st.subheader("Genre")
         if clip.path:
             truth(clip.path, analysis)
-        widgets.prediction_view(prediction, config=analysis.config, key="predict")
+        music = prediction.verdict is None or prediction.verdict.is_music
+        # music: the genre over time gets the page's full width below; otherwise it stays folded with the genre
+        widgets.prediction_view(prediction, config=analysis.config, key="predict", timeline=not music)
         clips = cache.dataset()
         known = set(analysis.card.labels) | (set(clips["label"]) if clips is not None else set())
         teach.teach(clip.data, clip.name, labels=sorted(known), prediction=prediction, model=analysis.model,
@@ -103,6 +105,8 @@ def main() -> None:
         st.markdown(f"**Mel spectrogram** (first {analysis.log_mel.shape[1] * hop / sr:.0f} s)")
         st.plotly_chart(plots.mel_spectrogram(analysis.log_mel, sr=sr, hop_length=hop), key="predict_mel")
         st.caption("Energy per pitch band over time, in dB: bright = loud. Low notes at the bottom.")
+    if music:
+        widgets.timeline_view(prediction, config=analysis.config, key="predict")
     st.caption(f"Predicted by model {analysis.model} ({analysis.config.kind} features).")
     retrain_offer()
 

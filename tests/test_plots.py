@@ -44,6 +44,39 @@ def test_segment_timeline_is_labels_by_time():
     np.testing.assert_allclose(heat.x, np.arange(5) * 3.0 + 1.5)
 
 
+def test_silence_on_the_timeline():
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=5)
+    silent = np.array([False, False, True, False, False])
+    fig = plots.segment_timeline(probs, 4.0 + np.arange(5) * 3.0, ["a", "b", "c"], segment_seconds=3.0,
+                                 silent=silent, trimmed=(4.0, 6.0), seconds=25.0)
+    (heat,) = fig.data
+    z = np.asarray(heat.z, dtype=float)
+    assert np.isnan(z[:, 2]).all() and not np.isnan(z[:, [0, 1, 3, 4]]).any()  # the silent segment is blank
+    shaded = [(r.x0, r.x1) for r in fig.layout.shapes]
+    assert shaded == [(0.0, 4.0), (19.0, 25.0), (10.0, 13.0)]  # the trimmed ends and the silent segment
+    assert [a.text for a in fig.layout.annotations] == ["silence"] * 3
+
+
+def test_a_long_timeline_zooms_and_sums_up_stretches():
+    """A 10-minute clip (201 segments): a zoom slider, and bins of 30 s each showing the genre most
+    of its segments voted, as opaque as their confidence; a silent stretch is grey."""
+    starts = np.arange(201) * 2.992
+    probs = np.zeros((201, 3))
+    probs[:100, 0], probs[100:, 2] = 0.9, 0.6  # a, then c less sure
+    probs[:100, 1], probs[100:, 1] = 0.1, 0.4
+    silent = (starts >= 330) & (starts < 360)
+    long = plots.segment_timeline(probs, starts, ["a", "b", "c"], segment_seconds=2.992, silent=silent)
+    assert long.layout.xaxis.rangeslider.visible
+    assert not plots.segment_timeline(probs[:10], starts[:10], ["a", "b", "c"]).layout.xaxis.rangeslider.visible
+    fig = plots.binned_timeline(probs, starts, ["a", "b", "c"], silent=silent)
+    assert plots.time_bins(600) == 30 and len(fig.data) == 20  # the last segment starts at 9:58
+    first, last = fig.data[0], fig.data[-1]
+    assert first.name == "a" and "a (11 of 11 segments, mean p 90%)" in first.hovertemplate
+    assert last.name == "c" and last.marker.opacity < first.marker.opacity
+    grey = [t for t in fig.data if "silence" in t.hovertemplate]
+    assert len(grey) == 1 and grey[0].x[0] == 345  # 5:30-6:00
+
+
 def test_mel_spectrogram_time_axis_in_seconds():
     frames = extract(synth("tones", seconds=3.0), FeatureConfig(groups=("mel",)))
     fig = plots.mel_spectrogram(frames.log_mel, sr=frames.sr, hop_length=frames.hop_length)

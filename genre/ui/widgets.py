@@ -211,7 +211,8 @@ def verdict_view(prediction: Prediction) -> bool:
     return False
 
 
-def _genre_answer(prediction: Prediction, *, config: FeatureConfig | None, k: int | None, key: str) -> None:
+def _genre_answer(prediction: Prediction, *, config: FeatureConfig | None, k: int | None, key: str,
+                  timeline: bool) -> None:
     st.markdown(f"#### {prediction.genre} · {prediction.confidence:.0%}")
     if prediction.unsure:
         second = prediction.top(2)[-1][0]
@@ -227,23 +228,37 @@ def _genre_answer(prediction: Prediction, *, config: FeatureConfig | None, k: in
         why += f" AudioSet hears: {percentages(verdict.sounds_like, k=5)} (Music {verdict.music:.0%})"
         why += f"; mood: {percentages(verdict.moods, k=2)}." if verdict.moods else "."
     st.caption(f"Why: {why}")
-    if len(prediction.segment_probs) > 1:
-        st.markdown("**Genre over time**")
-        seconds = config.segment_seconds if config else None
-        st.plotly_chart(plots.segment_timeline(prediction.segment_probs, prediction.starts, prediction.labels,
-                                               segment_seconds=seconds, silent=prediction.features.silent(),
-                                               trimmed=prediction.features.trimmed(),
-                                               seconds=prediction.features.seconds),
-                        key=f"{key}_timeline")
+    if timeline:
+        timeline_view(prediction, config=config, key=key)
+
+
+def timeline_view(prediction: Prediction, *, config: FeatureConfig | None = None, key: str = "prediction") -> None:
+    """The genre over time, for clips of several segments: every segment's probabilities (with a
+    zoom slider for long clips) and, for clips over ~2 min, the genre of each stretch."""
+    if len(prediction.segment_probs) < 2:
+        return
+    st.markdown("**Genre over time**")
+    silent = prediction.features.silent()
+    if len(prediction.segment_probs) > plots.LONG_TIMELINE_SEGMENTS:
+        st.plotly_chart(plots.binned_timeline(prediction.segment_probs, prediction.starts, prediction.labels,
+                                              silent=silent), key=f"{key}_bins")
+        st.caption("Each bar: the genre most segments of that stretch voted, as solid as their mean probability "
+                   "(hover for the votes). Below, every segment; drag the slider under it to zoom into a stretch.")
+    st.plotly_chart(plots.segment_timeline(prediction.segment_probs, prediction.starts, prediction.labels,
+                                           segment_seconds=config.segment_seconds if config else None,
+                                           silent=silent, trimmed=prediction.features.trimmed(),
+                                           seconds=prediction.features.seconds),
+                    key=f"{key}_timeline")
 
 
 def prediction_view(prediction: Prediction, *, config: FeatureConfig | None = None, k: int | None = None,
-                    key: str = "prediction") -> None:
+                    key: str = "prediction", timeline: bool = True) -> None:
     """The music verdict, then the top genre, probability bars (top ``k``, all if None), a 'not
-    sure' note, a short 'why' and, for clips of several segments, the genre over time. For a clip
-    that is not music the genre part stays folded away ("If it were music: ...")."""
+    sure' note, a short 'why' and, for clips of several segments, the genre over time (unless
+    ``timeline`` is False: the page shows :func:`timeline_view` elsewhere). For a clip that is
+    not music the genre part stays folded away ("If it were music: ...")."""
     if verdict_view(prediction):
-        _genre_answer(prediction, config=config, k=k, key=key)
+        _genre_answer(prediction, config=config, k=k, key=key, timeline=timeline)
         return
     with st.expander(f"If it were music: {prediction.genre} {prediction.confidence:.0%} (not a real answer)"):
-        _genre_answer(prediction, config=config, k=k, key=key)
+        _genre_answer(prediction, config=config, k=k, key=key, timeline=timeline)

@@ -222,6 +222,38 @@ def test_predict_an_uploaded_file(page, app, tmp_path):
     shot(page, "predict-1-upload")
 
 
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "gtzan" / "rock").is_dir(), reason="needs real music: ../shared/gtzan")
+def test_a_ten_minute_upload_has_a_readable_timeline(page, app, tmp_path):
+    """Ten minutes of real music (20 GTZAN clips: 10 rock, then 10 classical) with a minute of
+    room tone in the middle: the genre over time spans the page, its 30 s bins say rock then
+    classical with a grey silence between, and the segment chart can be zoomed."""
+    import librosa
+    import soundfile as sf
+
+    gtzan = ROOT.parent / "shared" / "gtzan"
+    parts = [librosa.load(p, sr=22050, duration=30.0)[0] for p in sorted((gtzan / "rock").glob("*.ogg"))[:10]]
+    parts.append((10 ** (-65 / 20) * np.random.default_rng(0).standard_normal(60 * 22050)).astype(np.float32))
+    parts += [librosa.load(p, sr=22050, duration=30.0)[0] for p in sorted((gtzan / "classical").glob("*.ogg"))[:10]]
+    long = tmp_path / "a long mix.flac"
+    sf.write(long, np.concatenate(parts), 22050)
+    start(page, app)
+    go(page, "Predict")
+    page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(long)
+    page.get_by_text("Genre over time").wait_for(timeout=FIRST_PREDICTION_S * 2 * 1000)
+    settle(page)
+    no_exception(page, "Predict after a ten-minute upload")
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.last.scroll_into_view_if_needed()
+    charts.last.locator(".rangeslider-bg").wait_for()
+    shot(page, "predict-long-timeline")
+    page_width = page.locator("h1").first.bounding_box()["width"]  # the title spans the page's column
+    timeline = charts.last.bounding_box()
+    assert timeline["width"] > 0.95 * page_width, "the segment timeline does not span the page"
+    bins = page.locator('[data-testid="stPlotlyChart"] .legendtext').evaluate_all("els => els.map(e => e.textContent)")
+    assert "rock" in bins and "classical" in bins, f"the binned timeline's legend: {bins}"
+    assert page.get_by_text(re.compile(r"\d+ silent segments did not vote")).count() == 1
+
+
 def test_teach_a_new_genre_on_predict(page, app, tmp_path):
     """'Not right? Teach it': a new genre typed in, the clip kept as an example, the retrain offer."""
     start(page, app)
