@@ -62,6 +62,22 @@ def restore_settings(options: dict[str, list]) -> None:
             st.session_state[key] = options[key][0]
 
 
+def run_settings(request: runs.TrainRequest) -> dict:
+    """The widget values (session-state keys) that ask for ``request``: the form of a run opened
+    by a reload or a link shows the settings that run was started with."""
+    spec, config = request.spec, request.config
+    values = {"train_features": config.kind, "train_family": spec.family, "train_l2": spec.l2,
+              "train_split": request.split, "train_valid": request.valid_fraction, "train_seed": request.seed}
+    if config.kind == jobs.HANDCRAFTED:
+        values["train_segment"] = config.segment_seconds
+    if spec.family == "logreg":
+        values["train_iterations"] = spec.epochs
+    else:
+        values.update({f"train_hidden_{spec.family}": ",".join(map(str, spec.hidden)), "train_epochs": spec.epochs,
+                       "train_dropout": spec.dropout, "train_lr": spec.learning_rate, "train_batch": spec.batch_size})
+    return values
+
+
 def keep_settings() -> None:
     st.session_state[KEPT] = {key: st.session_state[key] for key in DEFAULTS if key in st.session_state}
 
@@ -108,8 +124,9 @@ def expectation(kind: str, family: str, spec: ModelSpec | None, segment: float) 
             st.markdown(f"**{'Expected' if same else 'With the recommended settings, expected'}: {cv.expected()}**")
             epochs = (f" Early stopping kept epoch {cv.median_best_epoch} (median over the folds)."
                       if cv.median_best_epoch else "")
-            st.caption(f"Cross-validation of these settings: {cv.source}. ± is the spread from fold to fold, "
-                       f"where one run's validation score usually lands.{epochs}")
+            st.caption(f"The mean over {cv.folds} cross-validation folds ({cv.source}); one validation split "
+                       f"of a few artists varies by about ± {100 * cv.accuracy_sd:.0f} points, so a single run can "
+                       f"land that far from it.{epochs}")
         if not same:
             st.caption("Your settings differ from the recommended ones.")
             st.button("Use the recommended settings", key="train_recommended", on_click=use_recommended,
@@ -260,6 +277,8 @@ def opened_run(registry: runs.RunRegistry) -> runs.RunSnapshot | None:
             open_run(None)
         else:
             st.session_state[RUN_KEY] = wanted
+            if KEPT not in st.session_state:  # a reload or a link: the form shows that run's settings
+                st.session_state[KEPT] = {**DEFAULTS, **run_settings(registry.get(wanted).request)}
     run_id = st.session_state.get(RUN_KEY)
     snap = registry.get(run_id) if run_id else None
     if run_id and snap is None:
@@ -540,6 +559,10 @@ def results(registry: runs.RunRegistry, snap: runs.RunSnapshot) -> None:
         left.metric("Accuracy · this run", f"{report['accuracy']:.1%}", help="Validation clips, clip level.")
         right.metric("Balanced accuracy · this run", f"{report['balanced_accuracy']:.1%}",
                      help="The mean recall over genres, on the validation clips.")
+        where = jobs.against_expectation(report, snap.request, recommended(snap.request.config.kind,
+                                                                           snap.request.spec.family))
+        if where:
+            st.caption(where)
         request_comparison(registry, snap)
         snap = registry.get(snap.id) or snap
         pending = any(c.get("state") == "pending" for c in snap.comparisons)
@@ -607,7 +630,9 @@ def runs_table(registry: runs.RunRegistry) -> None:
     st.dataframe(pd.DataFrame([{"run": s.id, "state": jobs.state_label(s), "settings": jobs.summary(s.request),
                                 "best score": jobs.score(s), "started": jobs.when(s.started or s.created)}
                                for s in kept], columns=["run", "state", "settings", "best score", "started"]),
-                 hide_index=True)
+                 hide_index=True, column_config={"run": st.column_config.TextColumn(width="small"),
+                                                 "state": st.column_config.TextColumn(width="medium"),
+                                                 "settings": st.column_config.TextColumn(width="large")})
 
 
 def recent_runs(registry: runs.RunRegistry, snap: runs.RunSnapshot | None) -> None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
 from genre import eta, models, runs
+from genre.backbones import embeddings
+from genre.features import FeatureConfig
 from genre.models import ModelSpec
 from genre.train_defaults import FAMILY_TITLES, recommended
 from genre.ui import jobs, state
@@ -378,3 +381,38 @@ def test_a_long_extraction_is_announced_before_it_starts(tiny_dataset, fake_regi
     at.button(key="train_go").click().run()
     assert len(fake_registry.list()) == 1 and at.session_state["train_run"] == fake_registry.list()[0].id
     assert not any("not in the cache yet" in w.value for w in at.warning)
+
+
+def test_a_reloaded_run_shows_its_own_settings(tiny_dataset, fake_registry):
+    """A reload (or a link) of a CNN run opens the form on that run's settings, not the defaults
+    of a fresh page (the hand-crafted MLP); a session that has edited the form keeps its edits."""
+    request = runs.TrainRequest(root=str(tiny_dataset), spec=replace(
+        recommended(jobs.HANDCRAFTED, "cnn").spec, hidden=(4, 8), epochs=1000, patience=1000, dropout=0.2),
+        config=FeatureConfig(segment_seconds=2.5), split="stratified", valid_fraction=0.3, seed=7)
+    run_id, _ = fake_registry.submit(request)
+    at = page(tiny_dataset, run=run_id).run()
+    assert not at.exception
+    assert at.radio(key="train_family").value == "cnn" and at.text_input(key="train_hidden_cnn").value == "4,8"
+    assert at.number_input(key="train_epochs").value == 1000 and at.slider(key="train_dropout").value == 0.2
+    assert at.number_input(key="train_segment").value == 2.5 and at.number_input(key="train_seed").value == 7
+    assert at.radio(key="train_split").value == "stratified" and at.slider(key="train_valid").value == 0.3
+    fresh = page(tiny_dataset).run()
+    assert fresh.radio(key="train_family").value == "mlp"
+
+
+def test_where_a_run_falls_against_the_expected_figure():
+    rec = recommended(embeddings.DEFAULT_KIND, "logreg")
+    request = runs.TrainRequest(root="/d", config=jobs.feature_config(embeddings.DEFAULT_KIND), spec=rec.spec)
+    mean, spread = rec.cv.accuracy, rec.cv.accuracy_sd
+    labels = ["blues", "jazz", "rock"]
+    hard = {"accuracy": mean - 2 * spread, "labels": labels, "confusion": [[9, 0, 12], [0, 20, 1], [1, 0, 20]]}
+    assert jobs.largest_confusion(hard) == "12 of 21 blues clips were taken for rock"
+    said = jobs.against_expectation(hard, request, rec)
+    assert said.startswith(f"This run's {100 * hard['accuracy']:.0f} % is below the cross-validated "
+                           f"{100 * mean:.0f} % ± {100 * spread:.0f}") and said.endswith("12 of 21 blues clips were "
+                                                                                          "taken for rock.")
+    usual = jobs.against_expectation({**hard, "accuracy": mean + spread / 2}, request, rec)
+    assert "within the usual spread" in usual
+    assert "easy" in jobs.against_expectation({**hard, "accuracy": mean + 2 * spread}, request, rec)
+    other = replace(request, spec=replace(rec.spec, l2=0.1))
+    assert jobs.against_expectation(hard, other, rec) is None  # no figure for other settings

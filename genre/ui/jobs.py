@@ -9,6 +9,8 @@ from __future__ import annotations
 import statistics
 import time
 
+import numpy as np
+
 from genre import backbones, eta, runs
 from genre.backbones import embeddings
 from genre.features import FeatureConfig
@@ -151,3 +153,33 @@ def parse_units(text: str) -> tuple[int, ...]:
     if not units or min(units) < 1:
         raise ValueError("give at least one layer size, each 1 or more (e.g. 256,128)")
     return units
+
+
+def largest_confusion(report: dict) -> str | None:
+    """'12 of 21 blues clips were taken for rock': the biggest off-diagonal cell of a validation
+    report's confusion matrix (rows: true genre), or None when nothing was confused."""
+    confusion, labels = np.asarray(report.get("confusion") or [[0]]), report.get("labels") or []
+    off = confusion * (1 - np.eye(len(confusion), dtype=confusion.dtype))
+    if not off.size or off.max() == 0:
+        return None
+    true, said = np.unravel_index(int(off.argmax()), off.shape)
+    return f"{off[true, said]} of {confusion[true].sum()} {labels[true]} clips were taken for {labels[said]}"
+
+
+def against_expectation(report: dict, request: TrainRequest, recommendation) -> str | None:
+    """Where a finished run's validation accuracy falls against the cross-validated figure of
+    its settings (a :class:`genre.train_defaults.Recommendation`); None when there is no figure
+    for exactly these settings."""
+    cv = recommendation.cv
+    handcrafted_segment = request.config.kind != HANDCRAFTED or request.config.segment_seconds == 3.0
+    if cv is None or request.spec != recommendation.spec or not handcrafted_segment:
+        return None
+    run, mean, spread = 100 * report["accuracy"], 100 * cv.accuracy, 100 * cv.accuracy_sd
+    figure = f"the cross-validated {mean:.0f} % ± {spread:.0f} of these settings (GTZAN's development clips)"
+    if abs(run - mean) <= spread:
+        return f"This run's {run:.0f} % is within the usual spread of {figure}."
+    if run > mean:
+        return f"This run's {run:.0f} % is above {figure}: this split's validation artists were easy ones."
+    confused = largest_confusion(report)
+    return (f"This run's {run:.0f} % is below {figure}: one split of a few artists can be a hard one"
+            + (f"; here {confused}." if confused else "."))
