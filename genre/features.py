@@ -356,6 +356,30 @@ def feature_names(frames: Frames, config: FeatureConfig) -> list[str]:
     return names
 
 
+GROUP_WORDS = {
+    "mfcc": ("MFCC", ""), "mel": ("mel band", "dB"), "chroma": ("chroma", "share of the loudest pitch class"),
+    "tonnetz": ("tonnetz", ""), "contrast": ("spectral contrast band", "dB"),
+    "centroid": ("spectral centroid", "Hz"), "bandwidth": ("spectral bandwidth", "Hz"),
+    "rolloff": ("spectral roll-off (85 %)", "Hz"), "flatness": ("spectral flatness", "0 tone … 1 noise"),
+    "zcr": ("zero-crossing rate", "share of samples"), "rms": ("RMS level", "full scale = 1"),
+}
+"""What each hand-crafted group measures, and its unit, for people."""
+
+
+def feature_label(name: str) -> str:
+    """A feature name of :func:`feature_names` for people: 'centroid_mean' -> 'spectral centroid,
+    mean over the segment (Hz)', 'mfcc_02_std' -> 'MFCC 2, standard deviation over the segment',
+    'tempo_bpm' -> 'tempo (BPM)'. Other names come back as they are."""
+    if name == "tempo_bpm":
+        return "tempo (BPM)"
+    group, *row, stat = name.split("_")
+    if group not in GROUP_WORDS or stat not in STATS or len(row) > 1:
+        return name
+    words, unit = GROUP_WORDS[group]
+    what = {"mean": "mean", "std": "standard deviation"}[stat]
+    return f"{words}{' ' + str(int(row[0])) if row else ''}, {what} over the segment{f' ({unit})' if unit else ''}"
+
+
 def segment_bounds(n_frames: int, segment_frames: int) -> list[tuple[int, int]]:
     """Non-overlapping (start, stop) frame ranges; a tail shorter than half a segment is dropped,
     except that a clip shorter than one segment yields one segment of all its frames."""

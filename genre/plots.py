@@ -199,14 +199,18 @@ _BEAT = "#ff7f0e"
 """Beat lines: plotly's orange, opaque, so they stay orange (not pink) over white and dark."""
 _Y_TITLES = {"waveform": "amplitude", "mel": "Hz", "mfcc": "MFCC index", "chroma": "pitch class",
              "tonnetz": "dimension", "contrast": "band (Hz)"}
-_COLOUR_TITLES = {"mel": "dB", "mfcc": "value", "chroma": "of max", "tonnetz": "coord.", "contrast": "dB"}
+_COLOUR_TITLES = {"mel": "dB", "mfcc": "sd", "chroma": "of max", "tonnetz": "coord.", "contrast": "sd"}
 _HOVER = {
     "mel": "%{x:.2f} s · %{y}: %{z:.0f} dB",
-    "mfcc": "%{x:.2f} s · MFCC %{y}: %{z:.1f}",
+    "mfcc": "%{x:.2f} s · MFCC %{y}: %{customdata:.1f} (%{z:+.1f} sd from its mean)",
     "chroma": "%{x:.2f} s · %{y}: %{z:.2f} of the loudest pitch class",
     "tonnetz": "%{x:.2f} s · %{y}: %{z:.2f}",
-    "contrast": "%{x:.2f} s · %{y}: %{z:.1f} dB peak over valley",
+    "contrast": "%{x:.2f} s · %{y}: %{customdata:.1f} dB peak over valley (%{z:+.1f} sd from its mean)",
 }
+ROW_STANDARDISED = ("mfcc", "contrast")
+"""Views whose rows differ in range by far (MFCC 0 and 1 dwarf the rest; the top contrast band
+sits far above the others): each row is coloured by its deviation from its own mean over the
+clips shown, in standard deviations (hover gives the raw value), so every row shows its changes."""
 
 
 class PanelClip(NamedTuple):
@@ -233,8 +237,8 @@ def _y_categories(view: str, rows: int, sr: int) -> list[str] | None:
 
 def _colour_range(view: str, matrices: Sequence[np.ndarray]) -> dict:
     """One colour scale for a view across clips, so A and B read alike: dB views span the top
-    80 dB, MFCC (leaving out MFCC 0, the loudness, which would flatten the rest) and contrast
-    the 1st-99th percentile, chroma 0-1, tonnetz symmetric around 0."""
+    80 dB, MFCC and contrast ±3 standard deviations of each row (:data:`ROW_STANDARDISED`),
+    chroma 0-1, tonnetz symmetric around 0."""
     values = np.concatenate([np.ravel(m) for m in matrices])
     if view == "chroma":
         return dict(zmin=0.0, zmax=1.0, colorscale="Viridis")
@@ -244,8 +248,8 @@ def _colour_range(view: str, matrices: Sequence[np.ndarray]) -> dict:
     if view == "mel":
         top = float(values.max())
         return dict(zmin=max(float(values.min()), top - 80.0), zmax=top, colorscale=_HEAT)
-    if view == "mfcc":  # MFCC 0 (overall loudness) dwarfs the others: it saturates instead
-        values = np.concatenate([np.ravel(m[1:]) for m in matrices]) if matrices[0].shape[0] > 1 else values
+    if view in ROW_STANDARDISED:
+        return dict(zmin=-3.0, zmax=3.0, zmid=0.0, colorscale="RdBu_r")
     low, high = np.percentile(values, [1, 99])
     return dict(zmin=float(low), zmax=float(high) if high > low else float(low) + 1.0, colorscale="Viridis")
 
@@ -284,13 +288,19 @@ def feature_panel(clips: Sequence[PanelClip], *, arrangement: str = "stacked",
         fig.add_annotation(text=titles.get(view, view), x=0.5, xref="paper", y=top, yref="paper", yanchor="bottom",
                            showarrow=False, font_size=12)
         pooled = [pool_columns(c.matrices[view]) if view != "waveform" else (None, 1) for c in clips]
+        raw = [None] * n
+        if view in ROW_STANDARDISED:
+            joined = np.concatenate([p for p, _ in pooled], axis=1)
+            mean, sd = joined.mean(axis=1, keepdims=True), joined.std(axis=1, keepdims=True)
+            raw = [p for p, _ in pooled]
+            pooled = [((p - mean) / np.where(sd > 0, sd, 1.0), f) for p, f in pooled]
         colours = {}
         if view != "waveform":
             colours = {**_colour_range(view, [p for p, _ in pooled]),
                        "colorbar": dict(title=dict(text=_COLOUR_TITLES[view], side="right"), x=1.01, xanchor="left",
                                         y=(top + bottom) / 2, yanchor="middle", len=top - bottom, lenmode="fraction",
                                         thickness=12)}
-        for j, (clip, (matrix, factor)) in enumerate(zip(clips, pooled)):
+        for j, (clip, (matrix, factor), values) in enumerate(zip(clips, pooled, raw)):
             row, col = cell(v, j)
             if view == "waveform":
                 t, lo, hi = envelope(clip.y, clip.sr)
@@ -301,7 +311,7 @@ def feature_panel(clips: Sequence[PanelClip], *, arrangement: str = "stacked",
             else:
                 names = _y_categories(view, matrix.shape[0], clip.sr)
                 times = np.arange(matrix.shape[1]) * factor * clip.hop_length / clip.sr
-                fig.add_trace(go.Heatmap(z=matrix, x=times, y=names, **colours, showscale=j == n - 1,
+                fig.add_trace(go.Heatmap(z=matrix, x=times, y=names, **colours, showscale=j == n - 1, customdata=values,
                                          hovertemplate=_HOVER[view] + "<extra>" + clip.name + "</extra>"),
                               row=row, col=col)
                 if names:
@@ -380,8 +390,10 @@ def feature_by_genre(values: Sequence[float], genres: Sequence[str], *, feature:
         traces.append(go.Violin(**common, points="all", box_visible=True, meanline_visible=True) if kind == "violin"
                       else go.Box(**common, boxpoints="all", jitter=0.4, pointpos=0))
     fig = go.Figure(traces)
+    from genre.features import feature_label
+
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
-                      yaxis=dict(title=feature), xaxis=dict(title=None))
+                      yaxis=dict(title=feature_label(feature)), xaxis=dict(title=None))
     return fig
 
 

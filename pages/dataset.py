@@ -9,11 +9,13 @@ import streamlit as st
 
 from genre import examples, plots
 from genre.backbones.embeddings import DEFAULT_KIND, backbone_config
-from genre.features import FeatureConfig
+from genre.features import FeatureConfig, feature_label
 from genre.ui import cache, dataset_cache, navigation, state, teach, widgets
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE"}
 DEFAULT_FEATURE = "centroid_mean"
+SAME_LENGTH_SECONDS = 1.0
+"""Clips whose durations all lie within this span are said to be of one length, not histogrammed."""
 
 
 def no_dataset() -> None:
@@ -57,8 +59,12 @@ def overview(clips: pd.DataFrame) -> None:
     with right:
         st.markdown("**Durations**")
         readable = info["seconds"].notna()
-        st.plotly_chart(plots.durations_histogram(info.loc[readable, "seconds"], clips.loc[readable, "label"]),
-                        key="dataset_durations")
+        seconds = info.loc[readable, "seconds"]
+        if len(seconds) and seconds.max() - seconds.min() < SAME_LENGTH_SECONDS:  # a histogram of one bar says less
+            st.markdown(f"All {len(seconds)} readable clips last **{seconds.median():.1f} s** "
+                        f"({seconds.min():.2f}–{seconds.max():.2f} s).")
+        elif len(seconds):
+            st.plotly_chart(plots.durations_histogram(seconds, clips.loc[readable, "label"]), key="dataset_durations")
         rates = (info[readable].groupby(["samplerate", "channels"]).size().reset_index(name="clips")
                  .astype({"samplerate": int, "channels": int}))
         st.dataframe(rates.rename(columns={"samplerate": "sample rate (Hz)"}), hide_index=True)
@@ -89,9 +95,9 @@ def distributions(table: dataset_cache.ClipTable) -> None:
     st.caption("Each point is a clip: the feature's mean over its 3-second segments.")
     left, right = st.columns([3, 1])
     names = table.names
-    feature = left.selectbox("Feature", names, key="dataset_feature",
+    feature = left.selectbox("Feature", names, key="dataset_feature", format_func=feature_label,
                              index=names.index(DEFAULT_FEATURE) if DEFAULT_FEATURE in names else 0,
-                             help="Named <group>[_<row>]_<stat>: e.g. mfcc_02_mean is the mean of the 2nd MFCC.")
+                             help="Each is a statistic of one measure over a clip's 3-second segments, in its unit.")
     kind = right.radio("Plot", ["box", "violin"], horizontal=True, key="dataset_plot_kind")
     frame = table.frame
     st.plotly_chart(plots.feature_by_genre(frame[feature], frame["label"], feature=feature, kind=kind,

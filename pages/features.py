@@ -9,10 +9,11 @@ from genre.ui import cache, navigation, widgets
 TITLES = {
     "waveform": "Waveform · loudness over time (orange lines: beats)",
     "mel": "Mel spectrogram · energy per pitch band, as the ear hears it (dB)",
-    "mfcc": "MFCC · timbre: the overall shape of the spectrum",
+    "mfcc": "MFCC · timbre: the overall shape of the spectrum (each row: its deviation from its mean, in sd)",
     "chroma": "Chroma · energy of each of the 12 pitch classes (harmony)",
     "tonnetz": "Tonnetz · harmonic relations: fifths and thirds",
-    "contrast": "Spectral contrast · peaks vs valleys per band (tones vs noise)",
+    "contrast": "Spectral contrast · peaks vs valleys per band, tones vs noise (each row: its deviation from its "
+                "mean, in sd)",
 }
 LAYOUTS = {"stacked": "A above B", "columns": "Side by side", "one": "One clip"}
 

@@ -43,10 +43,10 @@ def test_dataset_page_on_tiny_dataset(warm_cache, tiny_dataset, tmp_path):
     assert [m.value for m in at.metric[:3]] == ["19", "3", "9"]
 
     figs = charts(at)
-    assert len(figs) == 4
-    counts, durations, distribution, clip_map = figs
+    assert len(figs) == 3  # every clip lasts 4 s: said in words, not drawn as a histogram of one bar
+    counts, distribution, clip_map = figs
     assert {t["x"][0]: t["y"][0] for t in [counts["data"][0]]} == {"beats": 7}
-    assert len(durations["data"]) == 3
+    assert any(m.value.startswith("All 18 readable clips last **4.0 s**") for m in at.markdown)
     assert {t["name"] for t in distribution["data"]} == {"beats", "buzz", "tones"}
     points = sum(len(t["customdata"]) for t in clip_map["data"])
     assert points == 18 and clip_map["layout"]["xaxis"]["title"]["text"] == "PC1"
@@ -70,9 +70,9 @@ def test_dataset_page_on_tiny_dataset(warm_cache, tiny_dataset, tmp_path):
     at.radio(key="dataset_plot_kind").set_value("violin")
     at.radio(key="dataset_map_method").set_value("tsne").run()
     assert not at.exception
-    _, _, distribution, clip_map = charts(at)
+    _, distribution, clip_map = charts(at)
     assert distribution["data"][0]["type"] == "violin"
-    assert distribution["layout"]["yaxis"]["title"]["text"] == "rms_mean"
+    assert distribution["layout"]["yaxis"]["title"]["text"] == "RMS level, mean over the segment (full scale = 1)"
     assert clip_map["layout"]["xaxis"]["title"]["text"] == "t-SNE 1"
 
     # a click on a map point plays that clip
@@ -91,7 +91,7 @@ def test_dataset_page_through_the_app(warm_cache, tiny_dataset, monkeypatch):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
     at.switch_page("pages/dataset.py").run()
     assert not at.exception
-    assert at.title[0].value == "Dataset" and len(charts(at)) == 4
+    assert at.title[0].value == "Dataset" and len(charts(at)) == 3  # durations: one length, said in words
 
 
 def test_audio_info_reads_headers(tiny_dataset, tmp_path):
@@ -114,5 +114,5 @@ def test_extraction_is_toasted_only_on_the_visit_that_extracts(tiny_dataset, tmp
     first.radio(key="dataset_plot_kind").set_value("violin").run()
     assert not first.exception and not first.toast
     later = page(root).run()
-    assert not later.exception and len(charts(later)) == 4
+    assert not later.exception and len(charts(later)) == 3
     assert not later.toast

@@ -41,7 +41,7 @@ def test_two_dataset_clips_in_one_figure_a_above_b(monkeypatch, tiny_dataset):
     assert [a["text"].split(" · ")[0] for a in layout["annotations"]] == VIEWS
     heat = [t for t in panel["data"] if t["type"] == "heatmap"]
     assert len(heat) == 10 and sum(t["showscale"] for t in heat) == 5  # a colour bar per view
-    assert [t["colorbar"]["title"]["text"] for t in heat if t["showscale"]] == ["dB", "value", "of max", "coord.", "dB"]
+    assert [t["colorbar"]["title"]["text"] for t in heat if t["showscale"]] == ["dB", "sd", "of max", "coord.", "sd"]
     assert heat[0]["y"][0].endswith(" Hz") and "dB" in heat[0]["hovertemplate"]  # mel hover in Hz and dB
     assert layout["yaxis"]["title"]["text"] == "<b>A</b> · amplitude"
     assert layout["yaxis2"]["title"]["text"] == "<b>B</b> · amplitude"

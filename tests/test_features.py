@@ -279,3 +279,15 @@ def test_extraction_does_not_import_librosa_beat():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.split() == ["False", "True", "True"], done.stderr[-2000:]
+
+
+def test_feature_labels_say_what_and_in_which_unit():
+    from genre.features import feature_label
+
+    assert feature_label("centroid_mean") == "spectral centroid, mean over the segment (Hz)"
+    assert feature_label("mfcc_02_std") == "MFCC 2, standard deviation over the segment"
+    assert feature_label("contrast_07_mean") == "spectral contrast band 7, mean over the segment (dB)"
+    assert feature_label("tempo_bpm") == "tempo (BPM)"
+    assert feature_label("msd_penultimate_0007") == "msd_penultimate_0007"
+    names = feature_names(extract(synth("tones", seconds=3.0), FeatureConfig()), FeatureConfig())
+    assert all(feature_label(n) != n for n in names)

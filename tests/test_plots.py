@@ -112,7 +112,7 @@ def test_feature_panel_units_colour_bars_and_hover():
     fig = plots.feature_panel([_panel_clip("tones", 3.0, "A")])
     mel, mfcc, chroma, tonnetz, contrast = _heatmaps(fig)
     assert all(t.showscale for t in _heatmaps(fig))  # one colour bar per view
-    assert [t.colorbar.title.text for t in _heatmaps(fig)] == ["dB", "value", "of max", "coord.", "dB"]
+    assert [t.colorbar.title.text for t in _heatmaps(fig)] == ["dB", "sd", "of max", "coord.", "sd"]
     assert mel.y[0].endswith(" Hz") and len(set(mel.y)) == len(mel.y) == 128 and "dB" in mel.hovertemplate
     assert 0 < float(mel.y[0].split()[0]) < float(mel.y[-1].split()[0]) < SR / 2  # band centres, rising
     assert list(chroma.y) == ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -120,6 +120,13 @@ def test_feature_panel_units_colour_bars_and_hover():
     assert list(contrast.y) == ["< 200 Hz", "200–400 Hz", "400–800 Hz", "800–1.6 kHz", "1.6k–3.2 kHz",
                                 "3.2k–6.4 kHz", "6.4k–11 kHz"]
     assert mfcc.y is None and "MFCC %{y}" in mfcc.hovertemplate
+    # MFCC and contrast: every row on its own scale (MFCC 0 and 1 would flatten the others, the top
+    # contrast band saturate), the raw values in the hover
+    for view in (mfcc, contrast):
+        z, raw = np.asarray(view.z, dtype=float), np.asarray(view.customdata, dtype=float)
+        assert np.allclose(z.mean(axis=1), 0, atol=1e-4) and np.allclose(z.std(axis=1)[z.std(axis=1) > 0], 1)
+        assert np.allclose((raw - raw.mean(axis=1, keepdims=True)) / raw.std(axis=1, keepdims=True), z, atol=1e-5)
+        assert (view.zmin, view.zmax, view.zmid) == (-3, 3, 0) and "customdata" in view.hovertemplate
     titles = [fig.layout[k].title.text for k in sorted((k for k in fig.layout if k.startswith("yaxis")),
                                                         key=lambda k: int(k[5:] or 1))]
     assert titles == ["amplitude", "Hz", "MFCC index", "pitch class", "dimension", "band (Hz)"]

@@ -194,7 +194,7 @@ def test_every_page_renders(page, app):
     for i, name in enumerate(["Dataset", "Features", "Train", "Predict", "Similar"], start=2):
         go(page, name)
         if name == "Dataset":  # the clip map needs every clip's features: extracted on the first visit
-            page.locator('[data-testid="stPlotlyChart"]').nth(3).wait_for()
+            page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()  # counts, distribution, map
             settle(page)
         check_metrics(page, name)
         shot(page, f"pages-{i}-{name.lower()}")
@@ -559,10 +559,10 @@ def test_leaving_the_dataset_page_during_extraction(page, app, tmp_path):
     settle(page)
     assert page.locator("code", has_text=str(root)).count() == 1, "Home does not show the new folder"
     page.locator('[data-testid="stSidebarNav"] a', has_text="Dataset").click()
-    page.get_by_text(re.compile(r"Features ([1-9]|1[0-5])/18")).wait_for(timeout=60_000)  # mid-extraction
+    page.get_by_text(re.compile(r"features of 18 clips: ([1-9]|1[0-5])/18")).wait_for(timeout=60_000)  # mid-extraction
     go(page, "Train")
     go(page, "Dataset")
-    page.locator('[data-testid="stPlotlyChart"]').nth(3).wait_for(timeout=90_000)
+    page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for(timeout=90_000)
     settle(page)
     shot(page, "known-4-dataset-after-leaving")
     no_exception(page, "Dataset after leaving it during extraction")

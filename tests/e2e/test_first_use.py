@@ -95,7 +95,7 @@ def test_features_have_colour_bars_units_and_aligned_rows(page, app, tmp_path):
     go(page, "Features")
     panel = feature_panel(page)
     assert panel["colorbars"] == 5, panel["colorbars"]  # one per view, shared by A and B
-    assert [h["bar"] for h in panel["heatmaps"] if h["bar"]] == ["dB", "value", "of max", "coord.", "dB"]
+    assert [h["bar"] for h in panel["heatmaps"] if h["bar"]] == ["dB", "sd", "of max", "coord.", "sd"]
     mel = panel["heatmaps"][0]
     assert mel["y0"].endswith(" Hz") and "dB" in mel["hover"]
     assert panel["beats"] and set(panel["beats"]) == {"#ff7f0e"}
@@ -125,7 +125,7 @@ def test_features_have_colour_bars_units_and_aligned_rows(page, app, tmp_path):
 def test_a_click_on_the_dataset_map_plays_the_clip(page, app):
     start(page, app)
     go(page, "Dataset")
-    chart = page.locator('[data-testid="stPlotlyChart"]').nth(3)
+    chart = page.locator('[data-testid="stPlotlyChart"]').nth(2)  # counts, distribution, map (one clip length)
     chart.locator(".js-plotly-plot").wait_for(timeout=90_000)
     settle(page)
     players = page.locator("audio").count()
