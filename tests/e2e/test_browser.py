@@ -254,6 +254,28 @@ def test_a_ten_minute_upload_has_a_readable_timeline(page, app, tmp_path):
     assert page.get_by_text(re.compile(r"\d+ silent segments did not vote")).count() == 1
 
 
+def test_home_hands_its_clip_to_predict(page, app, tmp_path):
+    """Home's quick prediction: 'Open in Predict' opens the Predict page with the same clip and
+    the same answer, and the page's own views (player, spectrogram, teach box)."""
+    start(page, app)
+    page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(wav_file(tmp_path, "beats"))
+    folded = page.get_by_text(re.compile(r"^If it were music: "))  # a synthetic sound is not music to AudioSet
+    folded.first.wait_for(timeout=FIRST_PREDICTION_S * 1000)
+    settle(page)
+    answer = folded.first.inner_text()
+    shot(page, "home-1-quick-prediction")
+    page.get_by_role("button", name="Open in Predict").click()
+    page.wait_for_function("t => document.querySelector('h1')?.innerText.includes(t)", arg=PAGES["Predict"])
+    settle(page)
+    no_exception(page, "Predict opened from Home")
+    assert page.get_by_text("beats.wav, handed over from Home.").count() == 1
+    assert folded.first.inner_text() == answer
+    prediction(page, app.labels)
+    assert metric(page, "Duration") == "6.0 s" and page.get_by_text("Mel spectrogram").count() == 1
+    assert "/predict" in page.url
+    shot(page, "home-2-opened-in-predict")
+
+
 def test_teach_a_new_genre_on_predict(page, app, tmp_path):
     """'Not right? Teach it': a new genre typed in, the clip kept as an example, the retrain offer."""
     start(page, app)
