@@ -106,3 +106,14 @@ def test_a_quiet_recording_is_still_heard(shipped, tmp_path):
     quiet = music / np.sqrt(np.mean(music ** 2)) * 10 ** (-56 / 20)
     prediction = predict_source(shipped, write_wav(tmp_path / "quiet.wav", quiet))
     assert not prediction.features.silent().any() and prediction.features.trimmed() == (0.0, 0.0)
+
+
+def test_the_verdict_of_a_hand_crafted_model_hears_the_same_segments():
+    """Without AudioSet outputs in its features, mn04 is run on the audio over the clip's own
+    segments: room tone around the clip changes the verdict as little as for the shipped model."""
+    from genre.backbones.embeddings import music_verdict_of
+
+    music = synth("buzz", seconds=9.0, seed=3)
+    padded = np.concatenate([room_tone(5.0), music, room_tone(20.0)])
+    verdicts = [music_verdict_of(clip_features(y, FeatureConfig()), y, FeatureConfig()) for y in (music, padded)]
+    assert abs(verdicts[0].music - verdicts[1].music) <= 0.03

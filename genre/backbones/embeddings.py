@@ -94,8 +94,8 @@ def music_verdict_of(feats: ClipFeatures, y: np.ndarray | None = None,
                      config: FeatureConfig | None = None) -> MusicVerdict | None:
     """Whether the clip is music (over its sounding segments), from the AudioSet probabilities in
     ``feats`` or, for features without them, from mn04 run on ``y`` (mono, at ``config.sr``; ~0.05 s
-    of CPU per 30 s) over the same segments. None without either, or (with a logged warning) if mn04's weights cannot be
-    loaded."""
+    of CPU per 30 s) over the same segments. None without either, or (with a logged warning) if
+    mn04's weights cannot be loaded."""
     backbone = backbones.BACKBONES[VERDICT_BACKBONE]
     probs = (feats.extras or {}).get(backbone.describe_group)
     if probs is None and (y is None or config is None):
@@ -104,7 +104,7 @@ def music_verdict_of(feats: ClipFeatures, y: np.ndarray | None = None,
         labels = describing_labels(VERDICT_BACKBONE)
         if probs is None:
             heard = y if config.sr == backbone.sr else soxr.resample(y, config.sr, backbone.sr).astype(np.float32)
-            starts = segment_starts(len(y) / config.sr, segment_seconds=config.segment_seconds)
+            starts = np.asarray(feats.starts, dtype=float)  # the clip's own segments (silent ends left out)
             probs = backbones.load(VERDICT_BACKBONE).embed(
                 heard, starts=starts, segment_seconds=config.segment_seconds,
                 window_seconds=backbone.window_seconds)[backbone.describe_group]
