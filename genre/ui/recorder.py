@@ -8,12 +8,13 @@ The package has no option for it, so the app serves the package's own build with
 changed to ask for raw capture (no echo cancellation, noise suppression or gain control; one
 channel), declared as a component of its own. The copy is made once per package version under
 ``$GENRE_HOME/data/components``; if the call is not found exactly once (a new package version
-changed its code), :func:`hands_free_recorder` returns None and the page offers only
-``st.audio_input``, rather than a recorder that distorts.
+changed its code) or the copy cannot be written, :func:`available` is False and the page offers
+only ``st.audio_input``, rather than a recorder that distorts.
 """
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from functools import lru_cache
@@ -67,7 +68,11 @@ def raw_capture_build(source: Path, target_root: Path) -> Path | None:
 def _component():
     import streamlit.components.v1 as components
 
-    build = raw_capture_build(_build_dir(), locations.HOME / "data" / "components")
+    try:
+        build = raw_capture_build(_build_dir(), locations.HOME / "data" / "components")
+    except OSError as err:  # a read-only home: no recorder rather than a distorting one
+        logging.getLogger(__name__).warning("hands-free recorder off: %s", err)
+        return None
     return None if build is None else components.declare_component(COMPONENT_NAME, path=str(build))
 
 
