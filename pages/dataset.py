@@ -14,8 +14,7 @@ from genre.ui import cache, dataset_cache, navigation, state, teach, widgets
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE"}
 DEFAULT_FEATURE = "centroid_mean"
-SAME_LENGTH_SECONDS = 1.0
-"""Clips whose durations all lie within this span are said to be of one length, not histogrammed."""
+SAME_LENGTH_SECONDS = 1.0  # clips whose durations all lie within this span are of one length: no histogram
 
 
 def no_dataset() -> None:
