@@ -67,7 +67,7 @@ def collection_page(root: str, file: Path, config) -> None:
     if clip is None:
         return
     widgets.play(clip)
-    query = cache.query_vector(clip.data, name=clip.name, config=config)
+    query = cache.query_features(clip.data, name=clip.name, config=config)
     if query is None:
         return
     not_music(query[1])
@@ -141,7 +141,7 @@ def main() -> None:
     teach.teach(clip.data, clip.name, labels=sorted(set(clips["label"])), key="similar")
     neighbours = index.neighbours_of(clip.path, k=k, other_artists=other_artists) if clip.path else None
     if neighbours is None:
-        query = cache.query_vector(clip.data, name=clip.name, config=config)
+        query = cache.query_features(clip.data, name=clip.name, config=config)
         if query is None:
             return
         not_music(query[1])

@@ -28,7 +28,7 @@ FEATURES = {jobs.HANDCRAFTED: "Hand-crafted (MFCC, chroma, tempo…)",
 SPLITS = jobs.SPLITS
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 L2_PENALTIES = [0.0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
-SEGMENT_SECONDS = 3.0  # the hand-crafted segment length the defaults were cross-validated with
+SEGMENT_SECONDS = jobs.RECOMMENDED_SEGMENT_SECONDS
 
 
 def model_settings(kind: str, family: str) -> dict:
@@ -113,7 +113,7 @@ def chosen_spec(family: str, hidden: str) -> ModelSpec:
 def expectation(kind: str, family: str, spec: ModelSpec | None, segment: float) -> None:
     """What the recommended settings reach on unseen artists (cross-validated), beside the settings."""
     rec = recommended(kind, family)
-    same = spec == rec.spec and (kind != jobs.HANDCRAFTED or segment == SEGMENT_SECONDS)
+    same = jobs.is_recommended(kind, spec, segment, rec)
     with st.container(border=True):
         if rec.cv is None:
             st.markdown("**What to expect**")
@@ -630,9 +630,8 @@ def runs_table(registry: runs.RunRegistry) -> None:
     st.dataframe(pd.DataFrame([{"run": s.id, "state": jobs.state_label(s), "settings": jobs.summary(s.request),
                                 "best score": jobs.score(s), "started": jobs.when(s.started or s.created)}
                                for s in kept], columns=["run", "state", "settings", "best score", "started"]),
-                 hide_index=True, column_config={"run": st.column_config.TextColumn(width="small"),
-                                                 "state": st.column_config.TextColumn(width="medium"),
-                                                 "settings": st.column_config.TextColumn(width="large")})
+                 hide_index=True, column_config={"run": st.column_config.TextColumn(width=100),
+                                                 "state": st.column_config.TextColumn(width=170)})
 
 
 def recent_runs(registry: runs.RunRegistry, snap: runs.RunSnapshot | None) -> None:

@@ -280,7 +280,7 @@ def _clip_vector(key: str, config_digest: str, _config: FeatureConfig, _data: by
     return clip_vector(feats), music_verdict_of(feats, decoded.y, _config)
 
 
-def query_vector(data: bytes, *, name: str, config: FeatureConfig) -> tuple[np.ndarray, MusicVerdict | None] | None:
+def query_features(data: bytes, *, name: str, config: FeatureConfig) -> tuple[np.ndarray, MusicVerdict | None] | None:
     """Mean feature row (n_features,) of a clip under ``config`` and whether it is music (None
     if that could not be told), cached by content hash; errors are shown, then None."""
     try:

@@ -14,6 +14,7 @@ import numpy as np
 from genre import backbones, eta, runs
 from genre.backbones import embeddings
 from genre.features import FeatureConfig
+from genre.models import ModelSpec
 from genre.runs import TrainRequest
 
 HANDCRAFTED, FUSED = backbones.HANDCRAFTED, embeddings.DEFAULT_KIND
@@ -155,6 +156,17 @@ def parse_units(text: str) -> tuple[int, ...]:
     return units
 
 
+RECOMMENDED_SEGMENT_SECONDS = 3.0
+"""The hand-crafted segment length the recommended settings were cross-validated with."""
+
+
+def is_recommended(kind: str, spec: ModelSpec | None, segment_seconds: float, recommendation) -> bool:
+    """Whether features ``kind`` (hand-crafted ones cut into ``segment_seconds`` segments) and
+    ``spec`` are exactly the settings of ``recommendation`` (a
+    :class:`genre.train_defaults.Recommendation`), so its cross-validated figure applies."""
+    return spec == recommendation.spec and (kind != HANDCRAFTED or segment_seconds == RECOMMENDED_SEGMENT_SECONDS)
+
+
 def largest_confusion(report: dict) -> str | None:
     """'12 of 21 blues clips were taken for rock': the biggest off-diagonal cell of a validation
     report's confusion matrix (rows: true genre), or None when nothing was confused."""
@@ -171,8 +183,8 @@ def against_expectation(report: dict, request: TrainRequest, recommendation) -> 
     its settings (a :class:`genre.train_defaults.Recommendation`); None when there is no figure
     for exactly these settings."""
     cv = recommendation.cv
-    handcrafted_segment = request.config.kind != HANDCRAFTED or request.config.segment_seconds == 3.0
-    if cv is None or request.spec != recommendation.spec or not handcrafted_segment:
+    if cv is None or not is_recommended(request.config.kind, request.spec, request.config.segment_seconds,
+                                        recommendation):
         return None
     run, mean, spread = 100 * report["accuracy"], 100 * cv.accuracy, 100 * cv.accuracy_sd
     figure = f"the cross-validated {mean:.0f} % ± {spread:.0f} of these settings (GTZAN's development clips)"
